@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * echod.h - the one project header: structures, constants and the
+ * prototypes of every module, grouped by file.
+ */
+
+#ifndef ECHOD_H
+#define ECHOD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+/* RFC 862 assigns port 7 to the echo service. */
+#define ECHOD_DEFAULT_PORT	"7"
+
+/*
+ * Bytes read per wake-up.  Large enough that a bulk transfer costs few
+ * system calls (libevent's own reads stop at 4 KiB), small enough to share
+ * one per thread and stay in cache.
+ */
+#define READ_BUF_SIZE		(64 * 1024)
+
+/* Longest host name or address accepted in --listen (RFC 1035 limit). */
+#define HOST_MAX		255
+
+/* Longest --listen argument we keep: "[host]:65535". */
+#define LISTEN_ARG_MAX		(HOST_MAX + 8)
+
+/* Most --listen arguments; each costs a socket per thread. */
+#define LISTEN_MAX		32
+
+/* Most threads; more than cores only costs memory. */
+#define THREADS_MAX		256
+
+/*
+ * Descriptors kept back from the connection cap for listeners, the log,
+ * control pipes and the spare used to refuse clients on EMFILE.
+ */
+#define FD_RESERVE		64
+
+/* Seconds between the checks for idle and stalled connections. */
+#define SWEEP_INTERVAL_SEC	1
+
+/* How often draining connections are checked for having gone quiet. */
+#define DRAIN_INTERVAL_MSEC	200
+
+/* How long accepting stays paused after running out of descriptors. */
+#define ACCEPT_PAUSE_SEC	1
+
+/* Exit statuses, documented in echod(8). */
+#define EXIT_OK			0
+#define EXIT_RUNTIME		1
+#define EXIT_USAGE		2
+
+/* One --listen argument, split but not yet resolved. */
+struct listen_spec {
+	char		 ls_arg[LISTEN_ARG_MAX + 1];	/* as given, for messages */
+	char		 ls_host[HOST_MAX + 1];	/* empty: every address */
+	char		 ls_port[6];
+};
+
+/* Every tunable; settings_init() is the single source of defaults. */
+struct settings {
+	struct listen_spec	 listen[LISTEN_MAX];
+	size_t			 nlisten;
+	int			 backlog;
+	long			 max_conns;	/* 0: follow the fd limit */
+	unsigned int		 idle_timeout;	/* seconds, 0: never */
+	unsigned int		 stall_timeout;	/* seconds, 0: never */
+	unsigned int		 shutdown_timeout;	/* seconds */
+	size_t			 high_water;
+	size_t			 low_water;
+	int			 threads;
+	int			 verbosity;
+};
+
+/* What settings_parse() tells main to do next. */
+enum settings_action {
+	SETTINGS_RUN,
+	SETTINGS_EXIT_OK,	/* --help or --version was printed */
+	SETTINGS_EXIT_USAGE	/* an error was printed */
+};
+
+/* Counters of one thread.  Only the owner writes; anyone may read. */
+struct stats {
+	_Atomic uint64_t	 st_accepted;
+	_Atomic uint64_t	 st_rejected;
+	_Atomic uint64_t	 st_idle_closed;
+	_Atomic uint64_t	 st_stall_closed;
+	_Atomic uint64_t	 st_bytes_in;
+	_Atomic uint64_t	 st_bytes_out;
+	_Atomic uint64_t	 st_accept_errors;
+	_Atomic uint64_t	 st_accept_pauses;
+};
+
+/* A plain copy of the counters, summed over threads for reporting. */
+struct stats_total {
+	uint64_t	 accepted;
+	uint64_t	 active;
+	uint64_t	 rejected;
+	uint64_t	 idle_closed;
+	uint64_t	 stall_closed;
+	uint64_t	 bytes_in;
+	uint64_t	 bytes_out;
+	uint64_t	 accept_errors;
+	uint64_t	 accept_pauses;
+};
+
+/* A socket bound and listening, shared by every worker. */
+struct bound {
+	int		 b_fd;
+	char		 b_name[HOST_MAX + 16];	/* printable address:port */
+};
+
+/* Why a connection ended; indexes conn_close_reasons[]. */
+enum close_reason {
+	CLOSE_EOF,		/* the peer finished and got every byte back */
+	CLOSE_ERROR,		/* the socket failed (reset, ...) */
+	CLOSE_IDLE,		/* nothing arrived for --idle-timeout */
+	CLOSE_STALL,		/* the peer took no data for --stall-timeout */
+	CLOSE_SHUTDOWN,		/* quiet when echod was asked to stop */
+	CLOSE_DEADLINE,		/* busy at --shutdown-timeout, or a second signal */
+	CLOSE_OOM		/* no memory to queue the echo */
+};
+
+struct conn;
+TAILQ_HEAD(conn_list, conn);
+
+/*
+ * One event loop and the connections it serves.  Connections never move
+ * between workers, so nothing here is locked; main talks to a worker only
+ * through its control pipe and reads its counters.
+ */
+struct worker {
+	struct server		*w_server;
+	int			 w_id;
+	pthread_t		 w_thread;
+	struct event_base	*w_base;
+	char			*w_rbuf;	/* READ_BUF_SIZE, shared by its conns */
+
+	struct conn_list	 w_conns;
+	size_t			 w_nconns;
+	uint32_t		 w_tick;	/* advanced by the sweep */
+	struct event		 w_sweep_ev;
+	int			 w_draining;
+	struct event		 w_deadline_ev;
+
+	int			 w_ctl[2];	/* main writes commands, we read */
+	struct event		 w_ctl_ev;
+
+	struct evconnlistener	*w_listeners[LISTEN_MAX];
+	size_t			 w_nlisteners;
+	int			 w_accept_paused;
+	struct event		 w_resume_ev;
+	int			 w_spare_fd;	/* given up to refuse on EMFILE */
+
+	struct stats		 w_stats;
+};
+
+/* The whole daemon: settings, sockets, workers and what they share. */
+struct server {
+	const struct settings	*s_settings;
+	long			 s_max_conns;	/* the cap in force */
+	_Atomic long		 s_active;	/* connections open, all workers */
+	struct bound		 s_bound[LISTEN_MAX * 4];
+	size_t			 s_nbound;
+	struct worker		*s_workers;
+	int			 s_nworkers;
+	int			 s_done[2];	/* workers report their exit here */
+};
+
+/* conn.c */
+void		 conn_accept(struct worker *, int, const struct sockaddr *,
+		    socklen_t);
+void		 conn_sweep(struct worker *);
+void		 conn_drain_quiet(struct worker *);
+void		 conn_close_all(struct worker *, enum close_reason);
+
+/* listener.c */
+int		 listener_bind_all(struct server *);
+void		 listener_close_all(struct server *);
+int		 listener_attach(struct worker *);
+void		 listener_detach(struct worker *);
+long		 listener_max_conns(struct server *);
+
+/* log.c */
+void		 log_init(int);
+void		 log_warn(const char *, ...)
+		    __attribute__((__format__(__printf__, 1, 2)));
+void		 log_warnx(const char *, ...)
+		    __attribute__((__format__(__printf__, 1, 2)));
+void		 log_notice(const char *, ...)
+		    __attribute__((__format__(__printf__, 1, 2)));
+void		 log_info(const char *, ...)
+		    __attribute__((__format__(__printf__, 1, 2)));
+void		 log_debug(const char *, ...)
+		    __attribute__((__format__(__printf__, 1, 2)));
+void		 fatal(const char *, ...)
+		    __attribute__((__format__(__printf__, 1, 2), __noreturn__));
+void		 fatalx(const char *, ...)
+		    __attribute__((__format__(__printf__, 1, 2), __noreturn__));
+int		 log_enabled(int);
+#define LOG_LEVEL_WARN		0
+#define LOG_LEVEL_NOTICE	1
+#define LOG_LEVEL_INFO		2
+#define LOG_LEVEL_DEBUG		3
+
+/* settings.c */
+void		 settings_init(struct settings *);
+enum settings_action settings_parse(struct settings *, int, char **, FILE *,
+		    FILE *);
+int		 settings_parse_listen(struct listen_spec *, const char *,
+		    char *, size_t);
+int		 settings_parse_size(const char *, size_t *);
+int		 settings_parse_seconds(const char *, unsigned int *);
+int		 settings_parse_count(const char *, long, long, long *);
+void		 settings_usage(FILE *);
+
+/* stats.c */
+void		 stats_add(_Atomic uint64_t *, uint64_t);
+void		 stats_sum(const struct server *, struct stats_total *);
+void		 stats_log(const struct server *);
+
+/* worker.c */
+int		 worker_start_all(struct server *);
+void		 worker_command_all(struct server *, char);
+void		 worker_join_all(struct server *);
+void		 worker_drain_check(struct worker *);
+#define WORKER_CMD_DRAIN	'D'
+#define WORKER_CMD_STOP		'S'
+
+#endif /* ECHOD_H */

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * settings.c - defaults and command-line parsing.  Pure: nothing here
+ * touches the network, so every rule is unit-tested.
+ */
+
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "echod.h"
+
+/*
+ * Default echo data queued for a peer before reading from it pauses.  A
+ * peer that reads promptly never gets near it; one that does not costs at
+ * most this much, so it is also the memory bound per connection.
+ */
+#define DEFAULT_HIGH_WATER	(128 * 1024)
+
+/* Reading resumes once the queue is down to this: hysteresis, so a slow
+ * reader is not toggled on every write. */
+#define DEFAULT_LOW_WATER	(32 * 1024)
+
+/* Queue limit ceiling: more only lets one client hold more memory. */
+#define HIGH_WATER_MAX		((size_t)1 << 30)
+
+/* Connections nobody has written to for this long are closed. */
+#define DEFAULT_IDLE_TIMEOUT	300
+
+/* A peer that takes none of its echo for this long is closed. */
+#define DEFAULT_STALL_TIMEOUT	60
+
+/* Time busy connections get to finish after SIGTERM. */
+#define DEFAULT_SHUTDOWN_TIMEOUT 5
+
+/* Above Linux's default somaxconn, so bursts of connects are not dropped. */
+#define DEFAULT_BACKLOG		1024
+
+/* Longest timeout accepted: a day; longer is surely a typo. */
+#define SECONDS_MAX		86400
+
+enum {
+	OPT_BACKLOG = 256,
+	OPT_IDLE_TIMEOUT,
+	OPT_STALL_TIMEOUT,
+	OPT_SHUTDOWN_TIMEOUT,
+	OPT_HIGH_WATER,
+	OPT_LOW_WATER,
+	OPT_THREADS
+};
+
+static const struct option long_options[] = {
+	{ "listen",		required_argument,	NULL, 'l' },
+	{ "backlog",		required_argument,	NULL, OPT_BACKLOG },
+	{ "max-conns",		required_argument,	NULL, 'c' },
+	{ "idle-timeout",	required_argument,	NULL, OPT_IDLE_TIMEOUT },
+	{ "stall-timeout",	required_argument,	NULL, OPT_STALL_TIMEOUT },
+	{ "shutdown-timeout",	required_argument,	NULL,
+	    OPT_SHUTDOWN_TIMEOUT },
+	{ "high-water",		required_argument,	NULL, OPT_HIGH_WATER },
+	{ "low-water",		required_argument,	NULL, OPT_LOW_WATER },
+	{ "threads",		required_argument,	NULL, OPT_THREADS },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static int	settings_usage_error(FILE *, const char *, ...)
+		    __attribute__((__format__(__printf__, 2, 3)));
+static int	settings_parse_port(const char *, char *, size_t);
+
+/* The defaults, in one place; usage() and echod(8) print the same. */
+void
+settings_init(struct settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->backlog = DEFAULT_BACKLOG;
+	s->max_conns = 0;
+	s->idle_timeout = DEFAULT_IDLE_TIMEOUT;
+	s->stall_timeout = DEFAULT_STALL_TIMEOUT;
+	s->shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT;
+	s->high_water = DEFAULT_HIGH_WATER;
+	s->low_water = DEFAULT_LOW_WATER;
+	s->threads = 1;
+	s->verbosity = LOG_LEVEL_NOTICE;
+}
+
+/* The --help text, with the defaults. */
+void
+settings_usage(FILE *fp)
+{
+	fprintf(fp,
+"usage: echod [-hqVv] [-c max-conns] [-l address[:port]] [--backlog n]\n"
+"             [--high-water bytes] [--idle-timeout seconds]\n"
+"             [--low-water bytes] [--shutdown-timeout seconds]\n"
+"             [--stall-timeout seconds] [--threads n]\n"
+"\n"
+"An RFC 862 echo server: every byte a client sends is sent back.\n"
+"\n"
+"  -l, --listen ADDR[:PORT]   listen here; repeatable (IPv6 as [::1]:7007,\n"
+"                             :PORT or *:PORT for every address)\n"
+"                             [default: every address, port %s]\n"
+"      --backlog N            listen queue length [%d]\n"
+"  -c, --max-conns N          most connections at once; more are closed\n"
+"                             [default: the descriptor limit less %d]\n"
+"      --idle-timeout SECS    close a connection silent this long, 0 never [%d]\n"
+"      --stall-timeout SECS   close a peer that takes no data this long,\n"
+"                             0 never [%d]\n"
+"      --high-water BYTES     pause reading a peer with this much queued [%zu]\n"
+"      --low-water BYTES      resume reading once down to this [%zu]\n"
+"      --shutdown-timeout SECS  time busy connections get to finish after\n"
+"                             SIGTERM [%d]\n"
+"      --threads N            event loops, one per thread [1]\n"
+"  -v, --verbose              log more (one line per connection); repeatable\n"
+"  -q, --quiet                log only warnings and errors\n"
+"  -h, --help                 show this help and exit\n"
+"  -V, --version              show the version and exit\n"
+"\n"
+"BYTES take a k, m or g suffix (powers of 1024); SECS take s, m or h.\n",
+	    ECHOD_DEFAULT_PORT, DEFAULT_BACKLOG, FD_RESERVE,
+	    DEFAULT_IDLE_TIMEOUT, DEFAULT_STALL_TIMEOUT,
+	    (size_t)DEFAULT_HIGH_WATER, (size_t)DEFAULT_LOW_WATER,
+	    DEFAULT_SHUTDOWN_TIMEOUT);
+}
+
+/* Say what is wrong and where to look; always returns -1. */
+static int
+settings_usage_error(FILE *err, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	fputs("echod: ", err);
+	va_start(ap, fmt);
+	vfprintf(err, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'echod --help' for more information.\n", err);
+	return (-1);
+}
+
+/* A decimal in [min, max]; no sign games, no trailing junk. */
+int
+settings_parse_count(const char *arg, long min, long max, long *out)
+{
+	char	*end;
+	long	 v;
+
+	if (*arg == '\0' || isspace((unsigned char)*arg))
+		return (-1);
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+/* A byte count with an optional k, m or g suffix. */
+int
+settings_parse_size(const char *arg, size_t *out)
+{
+	char			*end;
+	unsigned long long	 v;
+	unsigned int		 shift = 0;
+
+	if (!isdigit((unsigned char)*arg))
+		return (-1);
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno != 0)
+		return (-1);
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	default:
+		return (-1);
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return (-1);
+	if (v > (HIGH_WATER_MAX >> shift))
+		return (-1);
+	*out = (size_t)(v << shift);
+	return (0);
+}
+
+/* Seconds with an optional s, m or h suffix, at most a day. */
+int
+settings_parse_seconds(const char *arg, unsigned int *out)
+{
+	char			*end;
+	unsigned long long	 v;
+	unsigned int		 unit = 1;
+
+	if (!isdigit((unsigned char)*arg))
+		return (-1);
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno != 0)
+		return (-1);
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	default:
+		return (-1);
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return (-1);
+	if (v > SECONDS_MAX / unit)
+		return (-1);
+	*out = (unsigned int)(v * unit);
+	return (0);
+}
+
+/* A numeric port, 0 to 65535, copied in canonical form. */
+static int
+settings_parse_port(const char *arg, char *port, size_t len)
+{
+	long	 v;
+
+	if (!isdigit((unsigned char)*arg) ||
+	    settings_parse_count(arg, 0, 65535, &v) == -1)
+		return (-1);
+	snprintf(port, len, "%ld", v);
+	return (0);
+}
+
+/*
+ * Split ADDR[:PORT]: "host", "host:port", "[v6]", "[v6]:port", a bare IPv6
+ * address, ":port", "*:port", "*" or a bare port.  On error writes a
+ * message into why.
+ */
+int
+settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
+    size_t whylen)
+{
+	const char	*host, *port = NULL, *colon;
+	size_t		 hostlen;
+
+	memset(ls, 0, sizeof(*ls));
+	if (strlen(arg) > LISTEN_ARG_MAX) {
+		snprintf(why, whylen, "address is too long");
+		return (-1);
+	}
+	snprintf(ls->ls_arg, sizeof(ls->ls_arg), "%s", arg);
+
+	if (*arg == '[') {
+		const char *close = strchr(arg, ']');
+
+		if (close == NULL) {
+			snprintf(why, whylen, "missing ']' after IPv6 address");
+			return (-1);
+		}
+		host = arg + 1;
+		hostlen = close - host;
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1] != '\0') {
+			snprintf(why, whylen, "expected ':PORT' after ']'");
+			return (-1);
+		}
+		if (hostlen == 0 || memchr(host, ':', hostlen) == NULL) {
+			snprintf(why, whylen, "'[...]' must hold an IPv6 "
+			    "address");
+			return (-1);
+		}
+	} else if ((colon = strchr(arg, ':')) != NULL &&
+	    strchr(colon + 1, ':') != NULL) {
+		host = arg;		/* a bare IPv6 address: no port */
+		hostlen = strlen(arg);
+	} else if (colon != NULL) {
+		host = arg;
+		hostlen = colon - arg;
+		port = colon + 1;
+	} else if (*arg != '\0' && strspn(arg, "0123456789") == strlen(arg)) {
+		host = "";		/* a bare port */
+		hostlen = 0;
+		port = arg;
+	} else {
+		host = arg;
+		hostlen = strlen(arg);
+	}
+
+	if (hostlen == 1 && *host == '*')
+		hostlen = 0;
+	if (hostlen > HOST_MAX) {
+		snprintf(why, whylen, "host name is too long");
+		return (-1);
+	}
+	if (hostlen == 0 && port == NULL && *arg != '*') {
+		snprintf(why, whylen, "empty address");
+		return (-1);
+	}
+	memcpy(ls->ls_host, host, hostlen);
+	ls->ls_host[hostlen] = '\0';
+
+	if (port == NULL)
+		port = ECHOD_DEFAULT_PORT;
+	if (settings_parse_port(port, ls->ls_port, sizeof(ls->ls_port)) == -1) {
+		snprintf(why, whylen, "port '%s' is not a number from 0 to "
+		    "65535", port);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Parse the command line into s.  Messages go to out (--help, --version)
+ * and err (mistakes); nothing is bound or opened here.
+ */
+enum settings_action
+settings_parse(struct settings *s, int argc, char **argv, FILE *out,
+    FILE *err)
+{
+	char		 why[128];
+	long		 n;
+	int		 ch, low_given = 0, high_given = 0;
+
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:hl:qVv", long_options,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			if (s->nlisten == LISTEN_MAX) {
+				settings_usage_error(err, "too many --listen "
+				    "addresses (at most %d)", LISTEN_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			if (settings_parse_listen(&s->listen[s->nlisten],
+			    optarg, why, sizeof(why)) == -1) {
+				settings_usage_error(err, "invalid --listen "
+				    "'%s': %s", optarg, why);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->nlisten++;
+			break;
+		case OPT_BACKLOG:
+			if (settings_parse_count(optarg, 1, INT_MAX, &n) == -1) {
+				settings_usage_error(err, "invalid --backlog "
+				    "'%s': expected a number from 1 to %d",
+				    optarg, INT_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->backlog = (int)n;
+			break;
+		case 'c':
+			if (settings_parse_count(optarg, 1, INT_MAX, &n) == -1) {
+				settings_usage_error(err, "invalid --max-conns "
+				    "'%s': expected a number from 1 to %d",
+				    optarg, INT_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->max_conns = n;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			if (settings_parse_seconds(optarg,
+			    &s->idle_timeout) == -1) {
+				settings_usage_error(err, "invalid "
+				    "--idle-timeout '%s': expected seconds "
+				    "from 0 to %d", optarg, SECONDS_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			break;
+		case OPT_STALL_TIMEOUT:
+			if (settings_parse_seconds(optarg,
+			    &s->stall_timeout) == -1) {
+				settings_usage_error(err, "invalid "
+				    "--stall-timeout '%s': expected seconds "
+				    "from 0 to %d", optarg, SECONDS_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			break;
+		case OPT_SHUTDOWN_TIMEOUT:
+			if (settings_parse_seconds(optarg,
+			    &s->shutdown_timeout) == -1) {
+				settings_usage_error(err, "invalid "
+				    "--shutdown-timeout '%s': expected seconds "
+				    "from 0 to %d", optarg, SECONDS_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			break;
+		case OPT_HIGH_WATER:
+			if (settings_parse_size(optarg, &s->high_water) == -1 ||
+			    s->high_water == 0) {
+				settings_usage_error(err, "invalid --high-water "
+				    "'%s': expected bytes from 1 to 1g",
+				    optarg);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			high_given = 1;
+			break;
+		case OPT_LOW_WATER:
+			if (settings_parse_size(optarg, &s->low_water) == -1) {
+				settings_usage_error(err, "invalid --low-water "
+				    "'%s': expected bytes from 0 to 1g",
+				    optarg);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			low_given = 1;
+			break;
+		case OPT_THREADS:
+			if (settings_parse_count(optarg, 1, THREADS_MAX,
+			    &n) == -1) {
+				settings_usage_error(err, "invalid --threads "
+				    "'%s': expected a number from 1 to %d",
+				    optarg, THREADS_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->threads = (int)n;
+			break;
+		case 'v':
+			s->verbosity++;
+			break;
+		case 'q':
+			s->verbosity = LOG_LEVEL_WARN;
+			break;
+		case 'h':
+			settings_usage(out);
+			return (SETTINGS_EXIT_OK);
+		case 'V':
+			fprintf(out, "echod %s\n", PACKAGE_VERSION);
+			return (SETTINGS_EXIT_OK);
+		case ':':
+			settings_usage_error(err, "option '%s' needs a value",
+			    argv[optind - 1]);
+			return (SETTINGS_EXIT_USAGE);
+		default:
+			if (optopt != 0)
+				settings_usage_error(err, "unknown option "
+				    "'-%c'", optopt);
+			else
+				settings_usage_error(err, "unknown option "
+				    "'%s'", argv[optind - 1]);
+			return (SETTINGS_EXIT_USAGE);
+		}
+	}
+	if (optind < argc) {
+		settings_usage_error(err, "unexpected argument '%s'",
+		    argv[optind]);
+		return (SETTINGS_EXIT_USAGE);
+	}
+
+	/* A lone --high-water below the default low mark drags it along. */
+	if (high_given && !low_given && s->low_water > s->high_water)
+		s->low_water = s->high_water / 4;
+	if (s->low_water > s->high_water) {
+		settings_usage_error(err, "--low-water (%zu) is above "
+		    "--high-water (%zu)", s->low_water, s->high_water);
+		return (SETTINGS_EXIT_USAGE);
+	}
+
+	if (s->nlisten == 0) {
+		s->nlisten = 1;
+		snprintf(s->listen[0].ls_arg, sizeof(s->listen[0].ls_arg),
+		    "*");
+		snprintf(s->listen[0].ls_port, sizeof(s->listen[0].ls_port),
+		    "%s", ECHOD_DEFAULT_PORT);
+	}
+	return (SETTINGS_RUN);
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * worker.c - one event loop per thread: its listeners, its connections,
+ * the periodic sweep, and the drain when echod is asked to stop.  Main
+ * steers a worker only by writing one-byte commands to its pipe.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "echod.h"
+
+static int	worker_init(struct worker *, struct server *, int);
+static void	worker_free(struct worker *);
+static void	*worker_main(void *);
+static void	worker_ctl_cb(evutil_socket_t, short, void *);
+static void	worker_sweep_cb(evutil_socket_t, short, void *);
+static void	worker_deadline_cb(evutil_socket_t, short, void *);
+static void	worker_drain(struct worker *);
+
+/* Set up a worker's loop, buffer, events and listeners; -1 on failure. */
+static int
+worker_init(struct worker *w, struct server *srv, int id)
+{
+	struct event_config	*cfg;
+	struct timeval		 tick = { SWEEP_INTERVAL_SEC, 0 };
+
+	w->w_server = srv;
+	w->w_id = id;
+	w->w_ctl[0] = w->w_ctl[1] = -1;
+	w->w_spare_fd = -1;
+	TAILQ_INIT(&w->w_conns);
+
+	/*
+	 * One thread per base, so no locks; the environment must not pick
+	 * another backend under us.
+	 */
+	if ((cfg = event_config_new()) == NULL)
+		return (-1);
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
+	    EVENT_BASE_FLAG_IGNORE_ENV);
+	w->w_base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (w->w_base == NULL) {
+		log_warnx("cannot create an event loop");
+		return (-1);
+	}
+	if ((w->w_rbuf = malloc(READ_BUF_SIZE)) == NULL) {
+		log_warn("cannot allocate a read buffer");
+		return (-1);
+	}
+	if (pipe2(w->w_ctl, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("cannot create a control pipe");
+		return (-1);
+	}
+	event_assign(&w->w_ctl_ev, w->w_base, w->w_ctl[0],
+	    EV_READ | EV_PERSIST, worker_ctl_cb, w);
+	event_assign(&w->w_sweep_ev, w->w_base, -1, EV_PERSIST,
+	    worker_sweep_cb, w);
+	evtimer_assign(&w->w_deadline_ev, w->w_base, worker_deadline_cb, w);
+	if (event_add(&w->w_ctl_ev, NULL) == -1 ||
+	    event_add(&w->w_sweep_ev, &tick) == -1)
+		return (-1);
+	return (listener_attach(w));
+}
+
+/* Release what worker_init() set up; the connections are gone by now. */
+static void
+worker_free(struct worker *w)
+{
+	listener_detach(w);
+	if (w->w_base != NULL) {
+		event_del(&w->w_ctl_ev);
+		event_del(&w->w_sweep_ev);
+		event_del(&w->w_deadline_ev);
+		event_base_free(w->w_base);
+	}
+	if (w->w_ctl[0] != -1)
+		close(w->w_ctl[0]);
+	if (w->w_ctl[1] != -1)
+		close(w->w_ctl[1]);
+	free(w->w_rbuf);
+}
+
+/*
+ * Start every worker's thread.  Signals are blocked in them so that only
+ * main's loop sees SIGTERM and friends.  Returns 0 or -1 (logged).
+ */
+int
+worker_start_all(struct server *srv)
+{
+	const struct settings	*s = srv->s_settings;
+	sigset_t		 all, old;
+	int			 i, error;
+
+	srv->s_workers = calloc(s->threads, sizeof(*srv->s_workers));
+	if (srv->s_workers == NULL) {
+		log_warn("cannot allocate workers");
+		return (-1);
+	}
+	for (i = 0; i < s->threads; i++) {
+		srv->s_nworkers = i + 1;
+		if (worker_init(&srv->s_workers[i], srv, i) == -1)
+			return (-1);
+	}
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < srv->s_nworkers; i++) {
+		struct worker *w = &srv->s_workers[i];
+
+		error = pthread_create(&w->w_thread, NULL, worker_main, w);
+		if (error != 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			errno = error;
+			log_warn("cannot start thread %d", i);
+			/* The started ones need a command to finish. */
+			srv->s_nworkers = i;
+			worker_command_all(srv, WORKER_CMD_STOP);
+			worker_join_all(srv);
+			return (-1);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return (0);
+}
+
+/* A worker thread: run the loop until drained, then tell main. */
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+	int		 id = w->w_id;
+
+	event_base_dispatch(w->w_base);
+	/* Main counts these bytes; a full pipe cannot happen at one each. */
+	(void)!write(w->w_server->s_done[1], &id, 1);
+	return (NULL);
+}
+
+/* Send a command to every worker (main only). */
+void
+worker_command_all(struct server *srv, char cmd)
+{
+	int	 i;
+
+	for (i = 0; i < srv->s_nworkers; i++) {
+		if (write(srv->s_workers[i].w_ctl[1], &cmd, 1) != 1)
+			log_warn("cannot send a command to thread %d", i);
+	}
+}
+
+/* Wait for every thread and free the workers (main only). */
+void
+worker_join_all(struct server *srv)
+{
+	int	 i;
+
+	for (i = 0; i < srv->s_nworkers; i++)
+		pthread_join(srv->s_workers[i].w_thread, NULL);
+	for (i = 0; i < srv->s_nworkers; i++)
+		worker_free(&srv->s_workers[i]);
+	free(srv->s_workers);
+	srv->s_workers = NULL;
+	srv->s_nworkers = 0;
+}
+
+/* A command from main. */
+static void
+worker_ctl_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	char		 cmds[16];
+	ssize_t		 n, i;
+
+	(void)what;
+	while ((n = read(fd, cmds, sizeof(cmds))) > 0) {
+		for (i = 0; i < n; i++) {
+			worker_drain(w);
+			if (cmds[i] == WORKER_CMD_STOP)
+				conn_close_all(w, CLOSE_DEADLINE);
+		}
+	}
+}
+
+/*
+ * Stop accepting, close what is quiet, let busy connections finish until
+ * the deadline.  The sweep now runs faster and only looks for quiet.
+ */
+static void
+worker_drain(struct worker *w)
+{
+	const struct settings	*s = w->w_server->s_settings;
+	struct timeval		 tick = { 0, DRAIN_INTERVAL_MSEC * 1000 };
+	struct timeval		 deadline = { s->shutdown_timeout, 0 };
+
+	if (w->w_draining)
+		return;
+	w->w_draining = 1;
+	listener_detach(w);
+	event_del(&w->w_sweep_ev);
+	event_add(&w->w_sweep_ev, &tick);
+	evtimer_add(&w->w_deadline_ev, &deadline);
+	w->w_tick++;
+	conn_drain_quiet(w);
+	worker_drain_check(w);
+}
+
+/* When draining and nothing is left, end the loop. */
+void
+worker_drain_check(struct worker *w)
+{
+	if (w->w_draining && w->w_nconns == 0)
+		event_base_loopexit(w->w_base, NULL);
+}
+
+/* The periodic tick. */
+static void
+worker_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	w->w_tick++;
+	if (w->w_draining)
+		conn_drain_quiet(w);
+	else
+		conn_sweep(w);
+}
+
+/* --shutdown-timeout has passed: whatever is left is closed. */
+static void
+worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	conn_close_all(w, CLOSE_DEADLINE);
+}
