@@ -101,7 +101,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	c->c_worker = w;
 	c->c_start_ms = conn_now_ms();
 	c->c_tick = w->w_tick;
-	if ((size_t)salen <= sizeof(c->c_peer))
+	if (salen > 0 && (size_t)salen <= sizeof(c->c_peer))
 		memcpy(&c->c_peer, sa, salen);
 	c->c_events = EV_READ;
 	event_assign(&c->c_ev, w->w_base, fd, EV_READ | EV_PERSIST,

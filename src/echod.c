@@ -6,6 +6,9 @@
 
 #include "config.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,10 +26,91 @@ struct main_state {
 	int			 m_finished;	/* workers that have exited */
 };
 
+static int	main_open_sockets(struct server *, const struct settings *);
+static int	main_inetd_socket(struct server *, const struct settings *);
+static int	main_become_service(struct server *, const struct settings *);
 static void	main_signal_cb(evutil_socket_t, short, void *);
 static void	main_done_cb(evutil_socket_t, short, void *);
 
-/* SIGTERM/SIGINT drain, a second one forces; SIGUSR1 logs the counters. */
+/*
+ * --inetd: the connection is our standard input.  inetd hands it over as
+ * stderr too, where a log line would be taken for echo data, so then the
+ * log goes to syslog unless --log-file said otherwise.
+ */
+static int
+main_inetd_socket(struct server *srv, const struct settings *s)
+{
+	struct stat	 in, err;
+	socklen_t	 len;
+	int		 type;
+
+	len = sizeof(type);
+	if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM) {
+		log_warnx("--inetd needs a connected stream socket on standard "
+		    "input");
+		return (-1);
+	}
+	if (!s->use_syslog && s->log_file == NULL &&
+	    fstat(STDIN_FILENO, &in) == 0 && fstat(STDERR_FILENO, &err) == 0 &&
+	    in.st_dev == err.st_dev && in.st_ino == err.st_ino)
+		log_open_syslog();
+	if (fcntl(STDIN_FILENO, F_SETFL,
+	    fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK) == -1) {
+		log_warn("--inetd: standard input");
+		return (-1);
+	}
+	srv->s_inetd_fd = STDIN_FILENO;
+	return (0);
+}
+
+/*
+ * Where connections come from: standard input (--inetd), sockets systemd
+ * passed us, or the --listen addresses.  Activation and --listen together
+ * are refused: silently serving one set would surprise.
+ */
+static int
+main_open_sockets(struct server *srv, const struct settings *s)
+{
+	int	 adopted;
+
+	if (s->inetd)
+		return (main_inetd_socket(srv, s));
+	if ((adopted = listener_adopt(srv)) == -1)
+		return (-1);
+	if (adopted == 0)
+		return (listener_bind_all(srv));
+	if (!s->listen_default) {
+		log_warnx("--listen cannot be used with socket activation "
+		    "(LISTEN_FDS): the service manager chooses the sockets");
+		listener_close_all(srv);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * With the sockets open: detach, write the pid file, and give up root,
+ * in that order (the pid must be the daemon's; the file may need root).
+ */
+static int
+main_become_service(struct server *srv, const struct settings *s)
+{
+	if (s->daemonize && daemon_detach() == -1)
+		return (-1);
+	if (s->pidfile != NULL && daemon_write_pidfile(s->pidfile) == -1)
+		return (-1);
+	/* Raising the descriptor limit needs no root, but do it first. */
+	srv->s_max_conns = listener_max_conns(srv);
+	if (s->user != NULL && daemon_drop_privileges(s->user) == -1)
+		return (-1);
+	return (0);
+}
+
+/*
+ * SIGTERM/SIGINT drain, a second one forces; SIGUSR1 logs the counters;
+ * SIGHUP reopens the log file after rotation.
+ */
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -36,6 +120,10 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	switch (sig) {
 	case SIGUSR1:
 		stats_log(m->m_srv);
+		break;
+	case SIGHUP:
+		log_reopen();
+		log_info("log reopened");
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -73,7 +161,7 @@ main_done_cb(evutil_socket_t fd, short what, void *arg)
 int
 main(int argc, char *argv[])
 {
-	static const int	 signals[] = { SIGTERM, SIGINT, SIGUSR1 };
+	static const int	 signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 	struct event		*sigev[sizeof(signals) / sizeof(signals[0])];
 	struct settings		 settings;
 	struct server		 srv;
@@ -96,12 +184,24 @@ main(int argc, char *argv[])
 	/* libevent writes with writev(), which raises SIGPIPE on a reset. */
 	signal(SIGPIPE, SIG_IGN);
 
+	if (settings.log_file != NULL && log_open_file(settings.log_file) == -1) {
+		log_warn("cannot open log file %s", settings.log_file);
+		return (EXIT_RUNTIME);
+	}
+	if (settings.use_syslog)
+		log_open_syslog();
+
 	memset(&srv, 0, sizeof(srv));
 	srv.s_settings = &settings;
 	srv.s_done[0] = srv.s_done[1] = -1;
-	if (listener_bind_all(&srv) == -1)
+	srv.s_inetd_fd = -1;
+	if (main_open_sockets(&srv, &settings) == -1)
 		return (EXIT_RUNTIME);
-	srv.s_max_conns = listener_max_conns(&srv);
+	if (main_become_service(&srv, &settings) == -1) {
+		listener_close_all(&srv);
+		daemon_remove_pidfile();
+		return (EXIT_RUNTIME);
+	}
 
 	if ((cfg = event_config_new()) == NULL)
 		fatalx("cannot create an event loop");
@@ -127,21 +227,35 @@ main(int argc, char *argv[])
 			fatalx("cannot handle %s", strsignal(signals[i]));
 	}
 
+	/*
+	 * The sockets are listening, so clients already queue: say so, and
+	 * let a --daemon parent exit, before threads that may log start.
+	 */
+	for (i = 0; i < srv.s_nbound; i++)
+		log_notice("listening on %s", srv.s_bound[i].b_name);
+	if (!settings.inetd)
+		log_notice("echod %s ready: %d thread%s, at most %ld "
+		    "connections", PACKAGE_VERSION, settings.threads,
+		    settings.threads == 1 ? "" : "s", srv.s_max_conns);
+	if (settings.daemonize) {
+		/* stderr is about to be /dev/null. */
+		if (!settings.use_syslog && settings.log_file == NULL)
+			log_open_syslog();
+		daemon_ready();
+	}
+
 	if (worker_start_all(&srv) == -1)
 		return (EXIT_RUNTIME);
 	/* Every worker holds duplicates now; ours would outlive a drain. */
 	listener_close_all(&srv);
-	for (i = 0; i < srv.s_nbound; i++)
-		log_notice("listening on %s", srv.s_bound[i].b_name);
-	log_notice("echod %s ready: %d thread%s, at most %ld connections",
-	    PACKAGE_VERSION, srv.s_nworkers, srv.s_nworkers == 1 ? "" : "s",
-	    srv.s_max_conns);
 
 	event_base_dispatch(m.m_base);
 
-	stats_log(&srv);
+	if (!settings.inetd) {
+		stats_log(&srv);
+		log_notice("stopped");
+	}
 	worker_join_all(&srv);
-	log_notice("stopped");
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		event_free(sigev[i]);
 	event_free(done_ev);
@@ -149,5 +263,7 @@ main(int argc, char *argv[])
 	close(srv.s_done[0]);
 	close(srv.s_done[1]);
 	libevent_global_shutdown();
+	daemon_remove_pidfile();
+	log_close();
 	return (EXIT_OK);
 }

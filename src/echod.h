@@ -59,6 +59,9 @@
 /* How long accepting stays paused after running out of descriptors. */
 #define ACCEPT_PAUSE_SEC	1
 
+/* systemd passes activated sockets from this descriptor on (sd_listen_fds). */
+#define LISTEN_FDS_START	3
+
 /* Exit statuses, documented in echod(8). */
 #define EXIT_OK			0
 #define EXIT_RUNTIME		1
@@ -84,6 +87,13 @@ struct settings {
 	size_t			 low_water;
 	int			 threads;
 	int			 verbosity;
+	int			 listen_default;	/* no --listen was given */
+	int			 inetd;		/* serve stdin and exit */
+	int			 daemonize;
+	int			 use_syslog;
+	const char		*log_file;
+	const char		*pidfile;
+	const char		*user;
 };
 
 /* What settings_parse() tells main to do next. */
@@ -155,6 +165,7 @@ struct worker {
 	uint32_t		 w_tick;	/* advanced by the sweep */
 	struct event		 w_sweep_ev;
 	int			 w_draining;
+	int			 w_exit_when_empty;	/* --inetd */
 	struct event		 w_deadline_ev;
 
 	int			 w_ctl[2];	/* main writes commands, we read */
@@ -179,7 +190,15 @@ struct server {
 	struct worker		*s_workers;
 	int			 s_nworkers;
 	int			 s_done[2];	/* workers report their exit here */
+	int			 s_inetd_fd;	/* --inetd: the one connection */
 };
+
+/* daemon.c */
+int		 daemon_detach(void);
+void		 daemon_ready(void);
+int		 daemon_write_pidfile(const char *);
+void		 daemon_remove_pidfile(void);
+int		 daemon_drop_privileges(const char *);
 
 /* conn.c */
 void		 conn_accept(struct worker *, int, const struct sockaddr *,
@@ -189,6 +208,7 @@ void		 conn_drain_quiet(struct worker *);
 void		 conn_close_all(struct worker *, enum close_reason);
 
 /* listener.c */
+int		 listener_adopt(struct server *);
 int		 listener_bind_all(struct server *);
 void		 listener_close_all(struct server *);
 int		 listener_attach(struct worker *);
@@ -212,6 +232,11 @@ void		 fatal(const char *, ...)
 void		 fatalx(const char *, ...)
 		    __attribute__((__format__(__printf__, 1, 2), __noreturn__));
 int		 log_enabled(int);
+void		 log_open_syslog(void);
+int		 log_open_file(const char *);
+void		 log_reopen(void);
+void		 log_close(void);
+#define LOG_LEVEL_ERR		(-1)
 #define LOG_LEVEL_WARN		0
 #define LOG_LEVEL_NOTICE	1
 #define LOG_LEVEL_INFO		2

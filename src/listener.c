@@ -9,6 +9,7 @@
 
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,13 +36,17 @@ static void	listener_refuse_one(struct worker *, int);
 static void	listener_pause(struct worker *, int);
 static void	listener_resume_cb(evutil_socket_t, short, void *);
 
-/* "192.0.2.1:7" or "[2001:db8::1]:7". */
+/* "192.0.2.1:7", "[2001:db8::1]:7" or "unix:/run/echo.sock". */
 static void
 listener_name(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char	 host[INET6_ADDRSTRLEN] = "?";
 
-	if (sa->sa_family == AF_INET6) {
+	if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (const void *)sa;
+
+		snprintf(buf, len, "unix:%s", sun->sun_path);
+	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const void *)sa;
 
 		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
@@ -184,6 +190,66 @@ listener_bind_all(struct server *srv)
 		}
 	}
 	return (0);
+}
+
+/*
+ * systemd socket activation: when LISTEN_PID names us, serve the
+ * LISTEN_FDS sockets that start at descriptor 3 and hide the variables
+ * from anything we might run.  Returns how many, or -1 (logged).
+ */
+int
+listener_adopt(struct server *srv)
+{
+	const char		*pid = getenv("LISTEN_PID");
+	const char		*fds = getenv("LISTEN_FDS");
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	long			 p, n, i;
+	int			 fd, type, listening, on = 1;
+
+	if (pid == NULL || fds == NULL ||
+	    settings_parse_count(pid, 1, LONG_MAX, &p) == -1 ||
+	    p != (long)getpid())
+		return (0);
+	if (settings_parse_count(fds, 0, LISTEN_MAX, &n) == -1) {
+		log_warnx("socket activation: LISTEN_FDS=%s is not a number "
+		    "of sockets from 0 to %d", fds, LISTEN_MAX);
+		return (-1);
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+
+	for (i = 0; i < n; i++) {
+		struct bound	*b = &srv->s_bound[srv->s_nbound];
+
+		fd = LISTEN_FDS_START + (int)i;
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+		    type != SOCK_STREAM ||
+		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+		    &len) == -1 || !listening) {
+			log_warnx("socket activation: descriptor %d is not a "
+			    "listening stream socket", fd);
+			return (-1);
+		}
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+			log_warn("socket activation: descriptor %d", fd);
+			return (-1);
+		}
+		/* Inherited by accepted sockets; meaningless for AF_UNIX. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		b->b_fd = fd;
+		len = sizeof(ss);
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+			listener_name((struct sockaddr *)&ss, b->b_name,
+			    sizeof(b->b_name));
+		else
+			snprintf(b->b_name, sizeof(b->b_name), "fd %d", fd);
+		srv->s_nbound++;
+	}
+	return ((int)n);
 }
 
 /* Close the sockets main bound; workers hold their own duplicates. */

@@ -52,7 +52,13 @@ enum {
 	OPT_SHUTDOWN_TIMEOUT,
 	OPT_HIGH_WATER,
 	OPT_LOW_WATER,
-	OPT_THREADS
+	OPT_THREADS,
+	OPT_INETD,
+	OPT_DAEMON,
+	OPT_PIDFILE,
+	OPT_SYSLOG,
+	OPT_LOG_FILE,
+	OPT_USER
 };
 
 static const struct option long_options[] = {
@@ -66,6 +72,12 @@ static const struct option long_options[] = {
 	{ "high-water",		required_argument,	NULL, OPT_HIGH_WATER },
 	{ "low-water",		required_argument,	NULL, OPT_LOW_WATER },
 	{ "threads",		required_argument,	NULL, OPT_THREADS },
+	{ "inetd",		no_argument,		NULL, OPT_INETD },
+	{ "daemon",		no_argument,		NULL, OPT_DAEMON },
+	{ "pidfile",		required_argument,	NULL, OPT_PIDFILE },
+	{ "syslog",		no_argument,		NULL, OPT_SYSLOG },
+	{ "log-file",		required_argument,	NULL, OPT_LOG_FILE },
+	{ "user",		required_argument,	NULL, OPT_USER },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -101,7 +113,9 @@ settings_usage(FILE *fp)
 "usage: echod [-hqVv] [-c max-conns] [-l address[:port]] [--backlog n]\n"
 "             [--high-water bytes] [--idle-timeout seconds]\n"
 "             [--low-water bytes] [--shutdown-timeout seconds]\n"
-"             [--stall-timeout seconds] [--threads n]\n"
+"             [--stall-timeout seconds] [--threads n] [--inetd]\n"
+"             [--daemon] [--pidfile file] [--syslog | --log-file file]\n"
+"             [--user name]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
 "\n"
@@ -119,6 +133,12 @@ settings_usage(FILE *fp)
 "      --shutdown-timeout SECS  time busy connections get to finish after\n"
 "                             SIGTERM [%d]\n"
 "      --threads N            event loops, one per thread [1]\n"
+"      --inetd                serve the one connection on standard input\n"
+"      --daemon               detach and run in the background\n"
+"      --pidfile FILE         write the process ID to FILE\n"
+"      --syslog               log to syslog (facility daemon), not stderr\n"
+"      --log-file FILE        log to FILE, reopened on SIGHUP\n"
+"      --user NAME            drop root privileges to NAME after binding\n"
 "  -v, --verbose              log more (one line per connection); repeatable\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -431,6 +451,39 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			}
 			s->threads = (int)n;
 			break;
+		case OPT_INETD:
+			s->inetd = 1;
+			break;
+		case OPT_DAEMON:
+			s->daemonize = 1;
+			break;
+		case OPT_PIDFILE:
+			if (*optarg == '\0') {
+				settings_usage_error(err, "--pidfile needs a "
+				    "file name");
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->pidfile = optarg;
+			break;
+		case OPT_SYSLOG:
+			s->use_syslog = 1;
+			break;
+		case OPT_LOG_FILE:
+			if (*optarg == '\0') {
+				settings_usage_error(err, "--log-file needs a "
+				    "file name");
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->log_file = optarg;
+			break;
+		case OPT_USER:
+			if (*optarg == '\0') {
+				settings_usage_error(err, "--user needs a user "
+				    "name");
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->user = optarg;
+			break;
 		case 'v':
 			s->verbosity++;
 			break;
@@ -472,7 +525,20 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 		return (SETTINGS_EXIT_USAGE);
 	}
 
+	if (s->use_syslog && s->log_file != NULL) {
+		settings_usage_error(err, "--syslog and --log-file exclude "
+		    "each other");
+		return (SETTINGS_EXIT_USAGE);
+	}
+	if (s->inetd && (s->nlisten > 0 || s->daemonize || s->threads > 1)) {
+		settings_usage_error(err, "--inetd serves the connection on "
+		    "standard input; it takes no --listen, --daemon or "
+		    "--threads");
+		return (SETTINGS_EXIT_USAGE);
+	}
+
 	if (s->nlisten == 0) {
+		s->listen_default = 1;
 		s->nlisten = 1;
 		snprintf(s->listen[0].ls_arg, sizeof(s->listen[0].ls_arg),
 		    "*");

@@ -17,6 +17,7 @@
 #include "echod.h"
 
 static int	worker_init(struct worker *, struct server *, int);
+static int	worker_adopt_inetd(struct worker *, int);
 static void	worker_free(struct worker *);
 static void	*worker_main(void *);
 static void	worker_ctl_cb(evutil_socket_t, short, void *);
@@ -67,7 +68,25 @@ worker_init(struct worker *w, struct server *srv, int id)
 	if (event_add(&w->w_ctl_ev, NULL) == -1 ||
 	    event_add(&w->w_sweep_ev, &tick) == -1)
 		return (-1);
+	if (srv->s_inetd_fd != -1 && id == 0)
+		return (worker_adopt_inetd(w, srv->s_inetd_fd));
 	return (listener_attach(w));
+}
+
+/* --inetd: serve the one connection we were started with, then end. */
+static int
+worker_adopt_inetd(struct worker *w, int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1)
+		sslen = 0;
+	atomic_fetch_add(&w->w_server->s_active, 1);
+	w->w_exit_when_empty = 1;
+	conn_accept(w, fd, (struct sockaddr *)&ss, sslen);
+	worker_drain_check(w);
+	return (0);
 }
 
 /* Release what worker_init() set up; the connections are gone by now. */
@@ -216,7 +235,7 @@ worker_drain(struct worker *w)
 void
 worker_drain_check(struct worker *w)
 {
-	if (w->w_draining && w->w_nconns == 0)
+	if ((w->w_draining || w->w_exit_when_empty) && w->w_nconns == 0)
 		event_base_loopexit(w->w_base, NULL);
 }
 
