@@ -313,8 +313,15 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 		    errnum ? strerror(errnum) : "");
 	}
 
-	event_del(&c->c_ev);
+	/*
+	 * Close first: that already takes the socket out of epoll, and the
+	 * EPOLL_CTL_DEL event_del() then makes fails at once with EBADF,
+	 * which libevent expects, instead of walking epoll's tree.  The
+	 * number cannot be reused in between: only this thread accepts into
+	 * this loop.
+	 */
 	close(event_get_fd(&c->c_ev));
+	event_del(&c->c_ev);
 	if (c->c_queue != NULL)
 		evbuffer_free(c->c_queue);
 	TAILQ_REMOVE(&w->w_conns, c, c_entry);
@@ -333,11 +340,16 @@ conn_sweep(struct worker *w)
 {
 	const struct settings *s = w->w_server->s_settings;
 	struct conn	*c, *next;
-	uint32_t	 quiet;
+	uint32_t	 ticks, quiet;
 
 	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
-		quiet = (w->w_tick - c->c_tick) * SWEEP_INTERVAL_SEC;
+		/*
+		 * Progress may have come just before the last tick, so only
+		 * more ticks than the timeout prove it has passed.
+		 */
+		ticks = w->w_tick - c->c_tick;
+		quiet = (ticks > 0 ? ticks - 1 : 0) * SWEEP_INTERVAL_SEC;
 		if (c->c_queue != NULL) {
 			if (s->stall_timeout != 0 && quiet >= s->stall_timeout)
 				conn_close(c, CLOSE_STALL, 0);
