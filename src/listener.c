@@ -300,8 +300,8 @@ listener_max_conns(struct server *srv)
 		return (avail);
 	if (s->max_conns > avail)
 		log_notice("--max-conns %ld is more than the descriptor limit "
-		    "%ld allows; past %ld connections accepting pauses "
-		    "instead", s->max_conns, limit, avail);
+		    "of %ld leaves room for; when descriptors run out, "
+		    "accepting pauses instead", s->max_conns, limit);
 	return (s->max_conns);
 }
 

@@ -358,7 +358,15 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 	long		 n;
 	int		 ch, low_given = 0, high_given = 0;
 
+	/*
+	 * Forget any earlier parse, even one that stopped inside "-hv":
+	 * glibc reinitialises fully only for 0.
+	 */
+#ifdef __GLIBC__
+	optind = 0;
+#else
 	optind = 1;
+#endif
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:hl:qVv", long_options,
 	    NULL)) != -1) {
@@ -501,9 +509,14 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			    argv[optind - 1]);
 			return (SETTINGS_EXIT_USAGE);
 		default:
-			if (optopt != 0)
+			/* For a long option glibc sets optopt to its value. */
+			if (optopt != 0 && strncmp(argv[optind - 1], "--",
+			    2) != 0)
 				settings_usage_error(err, "unknown option "
 				    "'-%c'", optopt);
+			else if (optopt != 0)
+				settings_usage_error(err, "option '%s' takes "
+				    "no value", argv[optind - 1]);
 			else
 				settings_usage_error(err, "unknown option "
 				    "'%s'", argv[optind - 1]);
