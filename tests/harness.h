@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * harness.h - what the functional tests share: running the real echod
+ * (optionally under $ECHOD_WRAPPER), reading its log and counters, and
+ * clients that check every byte of the echo.
+ */
+
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <sys/types.h>
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tap.h"
+
+/* Most listening lines remembered from one daemon's start-up. */
+#define DAEMON_PORTS_MAX	8
+
+/* The counters of one "stats:" line. */
+struct echod_stats {
+	uint64_t	 accepted;
+	uint64_t	 active;
+	uint64_t	 rejected;
+	uint64_t	 idle_closed;
+	uint64_t	 stall_closed;
+	uint64_t	 bytes_in;
+	uint64_t	 bytes_out;
+	uint64_t	 accept_errors;
+	uint64_t	 accept_pauses;
+};
+
+/* Names a counter for daemon_wait_stat(). */
+#define STAT(field)	offsetof(struct echod_stats, field)
+
+/* Output of a child collected by the reader thread. */
+struct capture {
+	char		*cap_buf;	/* always NUL-terminated */
+	size_t		 cap_len;
+	size_t		 cap_size;
+};
+
+/* How to start the daemon, beyond its arguments. */
+struct spawn_opts {
+	unsigned long	 so_nofile;	/* RLIMIT_NOFILE, soft and hard */
+	int		 so_nobody;	/* as uid 65534; exit 127 if it can't */
+};
+
+/* One running (or finished) echod. */
+struct daemon {
+	pid_t		 d_pid;		/* -1 once reaped */
+	int		 d_status;	/* see daemon_wait() */
+	int		 d_ports[DAEMON_PORTS_MAX];	/* "listening on" */
+	int		 d_nports;
+	int		 d_port;	/* the first of them */
+	int		 d_fds[2];	/* its stdout and stderr */
+	pthread_t	 d_reader;
+	pthread_mutex_t	 d_lock;
+	pthread_cond_t	 d_cond;
+	struct capture	 d_out;		/* stdout; stable once reaped */
+	struct capture	 d_err;		/* stderr, the log; likewise */
+	int		 d_closed;	/* both pipes reached EOF */
+};
+
+/*
+ * One client connection's transfer: the bytes sent come from a
+ * reproducible pattern (or a caller's buffer), and every byte echoed is
+ * compared with what was sent at that offset.
+ */
+struct xfer {
+	int		 x_fd;
+	uint64_t	 x_seed;	/* picks the pattern */
+	const uint8_t	*x_data;	/* bytes to send instead, or NULL */
+	uint64_t	 x_total;	/* to send; set to x_sent to stop */
+	uint64_t	 x_sent;
+	uint64_t	 x_rcvd;
+	uint64_t	 x_sum_sent;	/* FNV-1a of the bytes sent */
+	uint64_t	 x_sum_rcvd;	/* FNV-1a of the bytes echoed */
+	uint64_t	 x_bad;		/* first offset echoed wrong */
+	size_t		 x_chunk;	/* most bytes per send() */
+	int		 x_shut;	/* shutdown(SHUT_WR) once all is sent */
+	int		 x_shut_done;
+	int		 x_want_eof;	/* done only at EOF, as with x_shut */
+	int		 x_noread;	/* leave the echo unread */
+	int		 x_eof;		/* recv() returned 0 */
+	int		 x_err;		/* errno of a failed send() or recv() */
+	double		 x_end;		/* when EOF or the error came */
+};
+
+/* x_bad while every byte echoed so far was right. */
+#define NO_BAD		UINT64_MAX
+
+/* harness.c */
+void		 harness_init(unsigned int);
+int		 harness_wrapped(void);
+int		 harness_instrumented(void);
+double		 tmo(double);
+double		 now(void);
+void		 pause_sec(double);
+void		 daemon_spawn(struct daemon *, const struct spawn_opts *,
+		    const char *const *);
+int		 daemon_start(struct daemon *, const struct spawn_opts *, ...)
+		    __attribute__((__sentinel__));
+int		 daemon_run(struct daemon *, const struct spawn_opts *, ...)
+		    __attribute__((__sentinel__));
+int		 daemon_wait_ready(struct daemon *);
+size_t		 daemon_log_len(struct daemon *);
+long		 daemon_log_wait(struct daemon *, size_t, const char *, double);
+size_t		 daemon_log_count(struct daemon *, size_t, const char *);
+size_t		 daemon_log_line(struct daemon *, size_t, char *, size_t);
+int		 daemon_stats(struct daemon *, struct echod_stats *);
+uint64_t	 stats_queued(const struct echod_stats *);
+int		 daemon_wait_stat(struct daemon *, struct echod_stats *, size_t,
+		    const char *, uint64_t, double);
+uint64_t	 daemon_prime(struct daemon *, struct xfer *, size_t);
+long		 daemon_rss_kb(struct daemon *);
+double		 daemon_cpu_sec(struct daemon *);
+int		 daemon_listen_port_proc(struct daemon *, double);
+int		 daemon_wait(struct daemon *, double);
+int		 daemon_stop(struct daemon *, double);
+void		 daemon_free(struct daemon *);
+void		 daemon_diag(struct daemon *);
+
+/* client.c */
+int		 client_connect(int);
+int		 client_connect_to(const char *, int);
+int		 client_connect_rcvbuf(const char *, int, int);
+int		 client_refused(int, double);
+void		 client_reset(int);
+int		 client_echo(int, uint64_t, size_t, double);
+void		 xfer_init(struct xfer *, int, uint64_t, uint64_t);
+int		 xfer_intact(const struct xfer *);
+int		 xfer_run(struct xfer *, size_t, double);
+uint64_t	 xfer_fill(struct xfer *, size_t, double);
+void		 xfer_diag(const struct xfer *, const char *);
+
+#endif /* HARNESS_H */
