@@ -88,6 +88,11 @@ static const struct option long_options[] = {
 static int	settings_usage_error(FILE *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
 static int	settings_parse_port(const char *, char *, size_t);
+static int	settings_count_opt(FILE *, const char *, long, long, long *);
+static int	settings_seconds_opt(FILE *, const char *, unsigned int *);
+static int	settings_size_opt(FILE *, const char *, size_t, size_t *);
+static int	settings_name_opt(FILE *, const char *, const char *,
+		    const char **);
 
 /* The defaults, in one place; usage() and echod(8) print the same. */
 void
@@ -346,6 +351,49 @@ settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
 	return (0);
 }
 
+/* The value of a count option, or -1 once the mistake is reported. */
+static int
+settings_count_opt(FILE *err, const char *name, long min, long max,
+    long *out)
+{
+	if (settings_parse_count(optarg, min, max, out) == 0)
+		return (0);
+	return (settings_usage_error(err, "invalid --%s '%s': expected a "
+	    "number from %ld to %ld", name, optarg, min, max));
+}
+
+/* The value of a timeout option, or -1 once the mistake is reported. */
+static int
+settings_seconds_opt(FILE *err, const char *name, unsigned int *out)
+{
+	if (settings_parse_seconds(optarg, out) == 0)
+		return (0);
+	return (settings_usage_error(err, "invalid --%s '%s': expected "
+	    "seconds from 0 to %d", name, optarg, SECONDS_MAX));
+}
+
+/* The value of a byte-count option, or -1 once the mistake is reported. */
+static int
+settings_size_opt(FILE *err, const char *name, size_t min, size_t *out)
+{
+	if (settings_parse_size(optarg, out) == 0 && *out >= min)
+		return (0);
+	return (settings_usage_error(err, "invalid --%s '%s': expected "
+	    "bytes from %zu to 1g", name, optarg, min));
+}
+
+/* A file or user name: anything but empty. */
+static int
+settings_name_opt(FILE *err, const char *name, const char *what,
+    const char **out)
+{
+	if (*optarg != '\0') {
+		*out = optarg;
+		return (0);
+	}
+	return (settings_usage_error(err, "--%s needs a %s", name, what));
+}
+
 /*
  * Parse the command line into s.  Messages go to out (--help, --version)
  * and err (mistakes); nothing is bound or opened here.
@@ -386,78 +434,64 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			s->nlisten++;
 			break;
 		case OPT_BACKLOG:
-			if (settings_parse_count(optarg, 1, INT_MAX, &n) == -1) {
-				settings_usage_error(err, "invalid --backlog "
-				    "'%s': expected a number from 1 to %d",
-				    optarg, INT_MAX);
+			if (settings_count_opt(err, "backlog", 1, INT_MAX,
+			    &n) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
 			s->backlog = (int)n;
 			break;
 		case 'c':
-			if (settings_parse_count(optarg, 1, INT_MAX, &n) == -1) {
-				settings_usage_error(err, "invalid --max-conns "
-				    "'%s': expected a number from 1 to %d",
-				    optarg, INT_MAX);
+			if (settings_count_opt(err, "max-conns", 1, INT_MAX,
+			    &n) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
 			s->max_conns = n;
 			break;
-		case OPT_IDLE_TIMEOUT:
-			if (settings_parse_seconds(optarg,
-			    &s->idle_timeout) == -1) {
-				settings_usage_error(err, "invalid "
-				    "--idle-timeout '%s': expected seconds "
-				    "from 0 to %d", optarg, SECONDS_MAX);
+		case OPT_THREADS:
+			if (settings_count_opt(err, "threads", 1, THREADS_MAX,
+			    &n) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
+			s->threads = (int)n;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			if (settings_seconds_opt(err, "idle-timeout",
+			    &s->idle_timeout) == -1)
+				return (SETTINGS_EXIT_USAGE);
 			break;
 		case OPT_STALL_TIMEOUT:
-			if (settings_parse_seconds(optarg,
-			    &s->stall_timeout) == -1) {
-				settings_usage_error(err, "invalid "
-				    "--stall-timeout '%s': expected seconds "
-				    "from 0 to %d", optarg, SECONDS_MAX);
+			if (settings_seconds_opt(err, "stall-timeout",
+			    &s->stall_timeout) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
 			break;
 		case OPT_SHUTDOWN_TIMEOUT:
-			if (settings_parse_seconds(optarg,
-			    &s->shutdown_timeout) == -1) {
-				settings_usage_error(err, "invalid "
-				    "--shutdown-timeout '%s': expected seconds "
-				    "from 0 to %d", optarg, SECONDS_MAX);
+			if (settings_seconds_opt(err, "shutdown-timeout",
+			    &s->shutdown_timeout) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
 			break;
 		case OPT_HIGH_WATER:
-			if (settings_parse_size(optarg, &s->high_water) == -1 ||
-			    s->high_water == 0) {
-				settings_usage_error(err, "invalid --high-water "
-				    "'%s': expected bytes from 1 to 1g",
-				    optarg);
+			if (settings_size_opt(err, "high-water", 1,
+			    &s->high_water) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
 			high_given = 1;
 			break;
 		case OPT_LOW_WATER:
-			if (settings_parse_size(optarg, &s->low_water) == -1) {
-				settings_usage_error(err, "invalid --low-water "
-				    "'%s': expected bytes from 0 to 1g",
-				    optarg);
+			if (settings_size_opt(err, "low-water", 0,
+			    &s->low_water) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
 			low_given = 1;
 			break;
-		case OPT_THREADS:
-			if (settings_parse_count(optarg, 1, THREADS_MAX,
-			    &n) == -1) {
-				settings_usage_error(err, "invalid --threads "
-				    "'%s': expected a number from 1 to %d",
-				    optarg, THREADS_MAX);
+		case OPT_PIDFILE:
+			if (settings_name_opt(err, "pidfile", "file name",
+			    &s->pidfile) == -1)
 				return (SETTINGS_EXIT_USAGE);
-			}
-			s->threads = (int)n;
+			break;
+		case OPT_LOG_FILE:
+			if (settings_name_opt(err, "log-file", "file name",
+			    &s->log_file) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_USER:
+			if (settings_name_opt(err, "user", "user name",
+			    &s->user) == -1)
+				return (SETTINGS_EXIT_USAGE);
 			break;
 		case OPT_INETD:
 			s->inetd = 1;
@@ -465,32 +499,8 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 		case OPT_DAEMON:
 			s->daemonize = 1;
 			break;
-		case OPT_PIDFILE:
-			if (*optarg == '\0') {
-				settings_usage_error(err, "--pidfile needs a "
-				    "file name");
-				return (SETTINGS_EXIT_USAGE);
-			}
-			s->pidfile = optarg;
-			break;
 		case OPT_SYSLOG:
 			s->use_syslog = 1;
-			break;
-		case OPT_LOG_FILE:
-			if (*optarg == '\0') {
-				settings_usage_error(err, "--log-file needs a "
-				    "file name");
-				return (SETTINGS_EXIT_USAGE);
-			}
-			s->log_file = optarg;
-			break;
-		case OPT_USER:
-			if (*optarg == '\0') {
-				settings_usage_error(err, "--user needs a user "
-				    "name");
-				return (SETTINGS_EXIT_USAGE);
-			}
-			s->user = optarg;
 			break;
 		case 'v':
 			s->verbosity++;
