@@ -123,7 +123,6 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_reopen();
-		log_info("log reopened");
 		break;
 	case SIGTERM:
 	case SIGINT:

@@ -115,6 +115,8 @@ log_reopen(void)
 	}
 	if (dup2(fd, log_fd) == -1)
 		log_warn("cannot reopen %s", log_path);
+	else
+		log_info("reopened %s", log_path);
 	close(fd);
 }
 
