@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * echod.c - main: settings, logging, binding, the workers, signals, and
- * teardown in reverse order of set-up.
+ * echod.c - main: settings, logging, sockets, service set-up, the workers
+ * (the main thread runs the first one's loop), signals, and teardown in
+ * reverse order of set-up.
  */
 
 #include "config.h"
@@ -18,7 +19,7 @@
 
 #include "echod.h"
 
-/* What main's own loop needs in its callbacks. */
+/* What main's signal and done callbacks need. */
 struct main_state {
 	struct server		*m_srv;
 	struct event_base	*m_base;
@@ -165,7 +166,6 @@ main(int argc, char *argv[])
 	struct settings		 settings;
 	struct server		 srv;
 	struct main_state	 m;
-	struct event_config	*cfg;
 	struct event		*done_ev;
 	size_t			 i;
 
@@ -202,19 +202,16 @@ main(int argc, char *argv[])
 		return (EXIT_RUNTIME);
 	}
 
-	if ((cfg = event_config_new()) == NULL)
-		fatalx("cannot create an event loop");
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_IGNORE_ENV);
-	m.m_base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	if (m.m_base == NULL)
-		fatalx("cannot create an event loop");
+	if (pipe2(srv.s_done, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("pipe");
+	if (worker_init_all(&srv) == -1)
+		return (EXIT_RUNTIME);
+
+	/* The main thread runs worker 0's loop and handles signals on it. */
+	m.m_base = srv.s_workers[0].w_base;
 	m.m_srv = &srv;
 	m.m_stopping = 0;
 	m.m_finished = 0;
-
-	if (pipe2(srv.s_done, O_NONBLOCK | O_CLOEXEC) == -1)
-		fatal("pipe");
 	done_ev = event_new(m.m_base, srv.s_done[0], EV_READ | EV_PERSIST,
 	    main_done_cb, &m);
 	if (done_ev == NULL || event_add(done_ev, NULL) == -1)
@@ -243,8 +240,10 @@ main(int argc, char *argv[])
 		daemon_ready();
 	}
 
-	if (worker_start_all(&srv) == -1)
+	if (worker_start_threads(&srv) == -1) {
+		worker_join_all(&srv);
 		return (EXIT_RUNTIME);
+	}
 	/* Every worker holds duplicates now; ours would outlive a drain. */
 	listener_close_all(&srv);
 
@@ -254,11 +253,10 @@ main(int argc, char *argv[])
 		stats_log(&srv);
 		log_notice("stopped");
 	}
-	worker_join_all(&srv);
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		event_free(sigev[i]);
 	event_free(done_ev);
-	event_base_free(m.m_base);
+	worker_join_all(&srv);
 	close(srv.s_done[0]);
 	close(srv.s_done[1]);
 	libevent_global_shutdown();

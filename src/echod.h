@@ -166,6 +166,7 @@ struct worker {
 	struct event		 w_sweep_ev;
 	int			 w_draining;
 	int			 w_exit_when_empty;	/* --inetd */
+	int			 w_finished;	/* told main it is done */
 	struct event		 w_deadline_ev;
 
 	int			 w_ctl[2];	/* main writes commands, we read */
@@ -189,6 +190,7 @@ struct server {
 	size_t			 s_nbound;
 	struct worker		*s_workers;
 	int			 s_nworkers;
+	int			 s_nstarted;	/* workers running; all but 0 in threads */
 	int			 s_done[2];	/* workers report their exit here */
 	int			 s_inetd_fd;	/* --inetd: the one connection */
 };
@@ -259,7 +261,8 @@ void		 stats_sum(const struct server *, struct stats_total *);
 void		 stats_log(const struct server *);
 
 /* worker.c */
-int		 worker_start_all(struct server *);
+int		 worker_init_all(struct server *);
+int		 worker_start_threads(struct server *);
 void		 worker_command_all(struct server *, char);
 void		 worker_join_all(struct server *);
 void		 worker_drain_check(struct worker *);

@@ -108,15 +108,15 @@ worker_free(struct worker *w)
 }
 
 /*
- * Start every worker's thread.  Signals are blocked in them so that only
- * main's loop sees SIGTERM and friends.  Returns 0 or -1 (logged).
+ * Set up every worker: loops, buffers, listeners.  Worker 0's loop is run
+ * by the main thread, which also handles signals on it, so one thread is
+ * all --threads 1 costs.  Returns 0 or -1 (logged).
  */
 int
-worker_start_all(struct server *srv)
+worker_init_all(struct server *srv)
 {
 	const struct settings	*s = srv->s_settings;
-	sigset_t		 all, old;
-	int			 i, error;
+	int			 i;
 
 	srv->s_workers = calloc(s->threads, sizeof(*srv->s_workers));
 	if (srv->s_workers == NULL) {
@@ -128,10 +128,24 @@ worker_start_all(struct server *srv)
 		if (worker_init(&srv->s_workers[i], srv, i) == -1)
 			return (-1);
 	}
+	return (0);
+}
 
+/*
+ * Start a thread for every worker but the first.  Signals are blocked in
+ * them so that only the main thread sees SIGTERM and friends.  Returns 0
+ * or -1 (logged).
+ */
+int
+worker_start_threads(struct server *srv)
+{
+	sigset_t	 all, old;
+	int		 i, error;
+
+	srv->s_nstarted = 1;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (i = 0; i < srv->s_nworkers; i++) {
+	for (i = 1; i < srv->s_nworkers; i++) {
 		struct worker *w = &srv->s_workers[i];
 
 		error = pthread_create(&w->w_thread, NULL, worker_main, w);
@@ -140,26 +154,23 @@ worker_start_all(struct server *srv)
 			errno = error;
 			log_warn("cannot start thread %d", i);
 			/* The started ones need a command to finish. */
-			srv->s_nworkers = i;
+			srv->s_nstarted = i;
 			worker_command_all(srv, WORKER_CMD_STOP);
-			worker_join_all(srv);
 			return (-1);
 		}
+		srv->s_nstarted = i + 1;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return (0);
 }
 
-/* A worker thread: run the loop until drained, then tell main. */
+/* A worker thread: run the loop until drained. */
 static void *
 worker_main(void *arg)
 {
 	struct worker	*w = arg;
-	int		 id = w->w_id;
 
 	event_base_dispatch(w->w_base);
-	/* Main counts these bytes; a full pipe cannot happen at one each. */
-	(void)!write(w->w_server->s_done[1], &id, 1);
 	return (NULL);
 }
 
@@ -181,7 +192,7 @@ worker_join_all(struct server *srv)
 {
 	int	 i;
 
-	for (i = 0; i < srv->s_nworkers; i++)
+	for (i = 1; i < srv->s_nstarted; i++)
 		pthread_join(srv->s_workers[i].w_thread, NULL);
 	for (i = 0; i < srv->s_nworkers; i++)
 		worker_free(&srv->s_workers[i]);
@@ -231,11 +242,22 @@ worker_drain(struct worker *w)
 	worker_drain_check(w);
 }
 
-/* When draining and nothing is left, end the loop. */
+/*
+ * When draining and nothing is left, tell main and end a thread's loop.
+ * Worker 0's loop is main's own: main ends it once every worker is done.
+ */
 void
 worker_drain_check(struct worker *w)
 {
-	if ((w->w_draining || w->w_exit_when_empty) && w->w_nconns == 0)
+	char	 id = (char)w->w_id;
+
+	if (w->w_finished || w->w_nconns != 0 ||
+	    !(w->w_draining || w->w_exit_when_empty))
+		return;
+	w->w_finished = 1;
+	/* One byte per worker: the pipe cannot fill. */
+	(void)!write(w->w_server->s_done[1], &id, 1);
+	if (w->w_id != 0)
 		event_base_loopexit(w->w_base, NULL);
 }
 
