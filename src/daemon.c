@@ -147,6 +147,25 @@ daemon_remove_pidfile(void)
 }
 
 /*
+ * path made absolute against the current directory, for files reopened
+ * or removed after --daemon has moved to /; malloc'd, or NULL (errno).
+ */
+char *
+daemon_abspath(const char *path)
+{
+	char	*cwd, *abs;
+
+	if (*path == '/')
+		return (strdup(path));
+	if ((cwd = getcwd(NULL, 0)) == NULL)
+		return (NULL);
+	if (asprintf(&abs, "%s/%s", cwd, path) == -1)
+		abs = NULL;
+	free(cwd);
+	return (abs);
+}
+
+/*
  * Become user for good: supplementary groups, group, then user, and check
  * that root cannot be regained.
  */

@@ -41,13 +41,16 @@ static void	main_done_cb(evutil_socket_t, short, void *);
 static int
 main_inetd_socket(struct server *srv, const struct settings *s)
 {
-	struct stat	 in, err;
-	socklen_t	 len;
-	int		 type;
+	struct sockaddr_storage	 ss;
+	struct stat		 in, err;
+	socklen_t		 len, sslen = sizeof(ss);
+	int			 type;
 
+	/* A listening socket (inetd's "wait" mode) has no peer: ENOTCONN. */
 	len = sizeof(type);
 	if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
-	    type != SOCK_STREAM) {
+	    type != SOCK_STREAM || getpeername(STDIN_FILENO,
+	    (struct sockaddr *)&ss, &sslen) == -1) {
 		log_warnx("--inetd needs a connected stream socket on standard "
 		    "input");
 		return (-1);
@@ -179,6 +182,12 @@ main(int argc, char *argv[])
 		return (EXIT_USAGE);
 	}
 	log_init(settings.verbosity);
+	/* --daemon moves to /, yet SIGHUP and exit find these by name. */
+	if ((settings.log_file != NULL && (settings.log_file =
+	    daemon_abspath(settings.log_file)) == NULL) ||
+	    (settings.pidfile != NULL && (settings.pidfile =
+	    daemon_abspath(settings.pidfile)) == NULL))
+		fatal("cannot find the current directory");
 
 	/* libevent writes with writev(), which raises SIGPIPE on a reset. */
 	signal(SIGPIPE, SIG_IGN);
@@ -262,5 +271,7 @@ main(int argc, char *argv[])
 	libevent_global_shutdown();
 	daemon_remove_pidfile();
 	log_close();
+	free(settings.pidfile);
+	free(settings.log_file);
 	return (EXIT_OK);
 }

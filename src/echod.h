@@ -91,9 +91,9 @@ struct settings {
 	int			 inetd;		/* serve stdin and exit */
 	int			 daemonize;
 	int			 use_syslog;
-	const char		*log_file;
-	const char		*pidfile;
-	const char		*user;
+	char			*log_file;	/* made absolute by main */
+	char			*pidfile;	/* made absolute by main */
+	char			*user;
 };
 
 /* What settings_parse() tells main to do next. */
@@ -200,6 +200,7 @@ int		 daemon_detach(void);
 void		 daemon_ready(void);
 int		 daemon_write_pidfile(const char *);
 void		 daemon_remove_pidfile(void);
+char		*daemon_abspath(const char *);
 int		 daemon_drop_privileges(const char *);
 
 /* conn.c */
