@@ -95,6 +95,41 @@ client_connect_rcvbuf(const char *ip, int port, int rcvbuf)
 	return (fd);
 }
 
+/*
+ * A listening socket on 127.0.0.1 at a port the kernel picks, returned in
+ * *port: to pass to echod, or to keep a port busy.
+ */
+int
+client_listen(int *port)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+	int			 fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(fd, SOMAXCONN) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		bail("cannot listen on 127.0.0.1:0: %s", strerror(errno));
+	*port = ntohs(sin.sin_port);
+	return (fd);
+}
+
+/* A socket's own IPv4 port, which echod names in its log; or -1. */
+int
+client_local_port(int fd)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 len = sizeof(sin);
+
+	if (getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
+		return (-1);
+	return (ntohs(sin.sin_port));
+}
+
 /* A connection to 127.0.0.1, where every test daemon listens. */
 int
 client_connect(int port)

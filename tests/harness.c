@@ -87,7 +87,8 @@ static void	live_set(pid_t, pid_t);
 static void	capture_add(struct capture *, const char *, size_t);
 static void	*daemon_reader(void *);
 static void	daemon_child(const struct spawn_opts *, int, int,
-		    const char *const *) __attribute__((__noreturn__));
+		    spawn_setup_fn *, void *, const char *const *)
+		    __attribute__((__noreturn__));
 static void	daemon_vspawn(struct daemon *, const struct spawn_opts *,
 		    va_list);
 static int	proc_listen_port(const char *, const unsigned long *, size_t);
@@ -195,6 +196,19 @@ harness_instrumented(void)
 	return (nwrapper > 0 || sanitized);
 }
 
+/*
+ * Have the watchdog kill pid too (on), or no longer (off): for a process
+ * the test did not start with daemon_spawn(), such as a --daemon child.
+ */
+void
+harness_watch(pid_t pid, int on)
+{
+	if (on)
+		live_set(0, pid);
+	else
+		live_set(pid, 0);
+}
+
 /* A deadline of secs on a bare build, stretched for slow builds. */
 double
 tmo(double secs)
@@ -300,12 +314,13 @@ daemon_reader(void *arg)
 }
 
 /*
- * In the child: limits, identity, pipes, then exec.  Dispositions the
- * test changed are reset so that echod has to set up its own.
+ * In the child: limits, identity, pipes, the caller's setup, then exec.
+ * Dispositions the test changed are reset so that echod has to set up its
+ * own.
  */
 static void
 daemon_child(const struct spawn_opts *o, int out, int err,
-    const char *const *argv)
+    spawn_setup_fn *setup, void *arg, const char *const *argv)
 {
 	static const char msg[] = "harness: cannot exec echod\n";
 	struct rlimit	 rl;
@@ -326,6 +341,8 @@ daemon_child(const struct spawn_opts *o, int out, int err,
 	/* After setuid, which clears it: no daemon outlives its test. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
+	if (setup != NULL)
+		setup(arg);
 	signal(SIGPIPE, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -340,6 +357,21 @@ daemon_child(const struct spawn_opts *o, int out, int err,
  */
 void
 daemon_spawn(struct daemon *d, const struct spawn_opts *o,
+    const char *const *args)
+{
+	daemon_spawn_setup(d, o, NULL, NULL, NULL, args);
+}
+
+/*
+ * The same, with the words of prefix (NULL-terminated, or NULL) run first
+ * with the wrapper and echod as their command, as systemd-socket-activate
+ * runs it, and setup(arg) called in the child just before exec, after the
+ * harness's own set-up, for descriptors and environment a service manager
+ * would hand over.  setup must not return on failure: _exit(127).
+ */
+void
+daemon_spawn_setup(struct daemon *d, const struct spawn_opts *o,
+    const char *const *prefix, spawn_setup_fn *setup, void *arg,
     const char *const *args)
 {
 	const char		*argv[ARGV_MAX + 1];
@@ -358,6 +390,11 @@ daemon_spawn(struct daemon *d, const struct spawn_opts *o,
 	capture_add(&d->d_out, "", 0);
 	capture_add(&d->d_err, "", 0);
 
+	for (i = 0; prefix != NULL && prefix[i] != NULL; i++) {
+		if (n == ARGV_MAX / 4)
+			bail("too many words before echod");
+		argv[n++] = prefix[i];
+	}
 	for (i = 0; i < nwrapper; i++)
 		argv[n++] = wrapper_words[i];
 	argv[n++] = echod_path;
@@ -377,7 +414,7 @@ daemon_spawn(struct daemon *d, const struct spawn_opts *o,
 	case -1:
 		bail("fork: %s", strerror(errno));
 	case 0:
-		daemon_child(o, out[1], err[1], argv);
+		daemon_child(o, out[1], err[1], setup, arg, argv);
 	default:
 		break;
 	}

@@ -48,6 +48,9 @@ struct spawn_opts {
 	int		 so_nobody;	/* as uid 65534; exit 127 if it can't */
 };
 
+/* Prepares a child for daemon_spawn_setup(), just before exec. */
+typedef void	 spawn_setup_fn(void *);
+
 /* One running (or finished) echod. */
 struct daemon {
 	pid_t		 d_pid;		/* -1 once reaped */
@@ -96,10 +99,14 @@ struct xfer {
 void		 harness_init(unsigned int);
 int		 harness_wrapped(void);
 int		 harness_instrumented(void);
+void		 harness_watch(pid_t, int);
 double		 tmo(double);
 double		 now(void);
 void		 pause_sec(double);
 void		 daemon_spawn(struct daemon *, const struct spawn_opts *,
+		    const char *const *);
+void		 daemon_spawn_setup(struct daemon *, const struct spawn_opts *,
+		    const char *const *, spawn_setup_fn *, void *,
 		    const char *const *);
 int		 daemon_start(struct daemon *, const struct spawn_opts *, ...)
 		    __attribute__((__sentinel__));
@@ -124,6 +131,8 @@ void		 daemon_free(struct daemon *);
 void		 daemon_diag(struct daemon *);
 
 /* client.c */
+int		 client_listen(int *);
+int		 client_local_port(int);
 int		 client_connect(int);
 int		 client_connect_to(const char *, int);
 int		 client_connect_rcvbuf(const char *, int, int);
