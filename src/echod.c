@@ -215,6 +215,8 @@ main(int argc, char *argv[])
 		fatal("pipe");
 	if (worker_init_all(&srv) == -1)
 		return (EXIT_RUNTIME);
+	/* Every worker holds duplicates now; ours would outlive a drain. */
+	listener_close_all(&srv);
 
 	/* The main thread runs worker 0's loop and handles signals on it. */
 	m.m_base = srv.s_workers[0].w_base;
@@ -253,8 +255,6 @@ main(int argc, char *argv[])
 		worker_join_all(&srv);
 		return (EXIT_RUNTIME);
 	}
-	/* Every worker holds duplicates now; ours would outlive a drain. */
-	listener_close_all(&srv);
 
 	event_base_dispatch(m.m_base);
 
