@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,22 +148,27 @@ daemon_remove_pidfile(void)
 }
 
 /*
- * path made absolute against the current directory, for files reopened
- * or removed after --daemon has moved to /; malloc'd, or NULL (errno).
+ * path made absolute against the current directory into buf, for files
+ * reopened or removed after --daemon has moved to /.  Returns 0, or -1
+ * with errno set.
  */
-char *
-daemon_abspath(const char *path)
+int
+daemon_abspath(const char *path, char *buf, size_t len)
 {
-	char	*cwd, *abs;
+	char	 cwd[PATH_MAX];
+	int	 n;
 
 	if (*path == '/')
-		return (strdup(path));
-	if ((cwd = getcwd(NULL, 0)) == NULL)
-		return (NULL);
-	if (asprintf(&abs, "%s/%s", cwd, path) == -1)
-		abs = NULL;
-	free(cwd);
-	return (abs);
+		n = snprintf(buf, len, "%s", path);
+	else if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return (-1);
+	else
+		n = snprintf(buf, len, "%s/%s", cwd, path);
+	if (n < 0 || (size_t)n >= len) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (0);
 }
 
 /*

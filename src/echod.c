@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,7 @@ main(int argc, char *argv[])
 	struct server		 srv;
 	struct main_state	 m;
 	struct event		*done_ev;
+	char			 log_path[PATH_MAX], pid_path[PATH_MAX];
 	size_t			 i;
 
 	settings_init(&settings);
@@ -183,11 +185,18 @@ main(int argc, char *argv[])
 	}
 	log_init(settings.verbosity);
 	/* --daemon moves to /, yet SIGHUP and exit find these by name. */
-	if ((settings.log_file != NULL && (settings.log_file =
-	    daemon_abspath(settings.log_file)) == NULL) ||
-	    (settings.pidfile != NULL && (settings.pidfile =
-	    daemon_abspath(settings.pidfile)) == NULL))
-		fatal("cannot find the current directory");
+	if (settings.log_file != NULL) {
+		if (daemon_abspath(settings.log_file, log_path,
+		    sizeof(log_path)) == -1)
+			fatal("--log-file %s", settings.log_file);
+		settings.log_file = log_path;
+	}
+	if (settings.pidfile != NULL) {
+		if (daemon_abspath(settings.pidfile, pid_path,
+		    sizeof(pid_path)) == -1)
+			fatal("--pidfile %s", settings.pidfile);
+		settings.pidfile = pid_path;
+	}
 
 	/* libevent writes with writev(), which raises SIGPIPE on a reset. */
 	signal(SIGPIPE, SIG_IGN);
@@ -271,7 +280,5 @@ main(int argc, char *argv[])
 	libevent_global_shutdown();
 	daemon_remove_pidfile();
 	log_close();
-	free(settings.pidfile);
-	free(settings.log_file);
 	return (EXIT_OK);
 }

@@ -32,6 +32,12 @@
  */
 #define READ_BUF_SIZE		(64 * 1024)
 
+/*
+ * Callbacks a loop runs before polling again: a fair turn for every ready
+ * connection, few enough extra epoll_wait() calls under load.
+ */
+#define DISPATCH_MAX		128
+
 /* Longest host name or address accepted in --listen (RFC 1035 limit). */
 #define HOST_MAX		255
 
@@ -91,9 +97,9 @@ struct settings {
 	int			 inetd;		/* serve stdin and exit */
 	int			 daemonize;
 	int			 use_syslog;
-	char			*log_file;	/* made absolute by main */
-	char			*pidfile;	/* made absolute by main */
-	char			*user;
+	const char		*log_file;	/* made absolute by main */
+	const char		*pidfile;	/* made absolute by main */
+	const char		*user;
 };
 
 /* What settings_parse() tells main to do next. */
@@ -200,7 +206,7 @@ int		 daemon_detach(void);
 void		 daemon_ready(void);
 int		 daemon_write_pidfile(const char *);
 void		 daemon_remove_pidfile(void);
-char		*daemon_abspath(const char *);
+int		 daemon_abspath(const char *, char *, size_t);
 int		 daemon_drop_privileges(const char *);
 
 /* conn.c */

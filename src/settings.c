@@ -92,7 +92,7 @@ static int	settings_count_opt(FILE *, const char *, long, long, long *);
 static int	settings_seconds_opt(FILE *, const char *, unsigned int *);
 static int	settings_size_opt(FILE *, const char *, size_t, size_t *);
 static int	settings_name_opt(FILE *, const char *, const char *,
-		    char **);
+		    const char **);
 
 /* The defaults, in one place; usage() and echod(8) print the same. */
 void
@@ -385,7 +385,7 @@ settings_size_opt(FILE *err, const char *name, size_t min, size_t *out)
 /* A file or user name: anything but empty. */
 static int
 settings_name_opt(FILE *err, const char *name, const char *what,
-    char **out)
+    const char **out)
 {
 	if (*optarg != '\0') {
 		*out = optarg;
