@@ -46,6 +46,7 @@ static void	test_help(void);
 static void	test_version(void);
 static void	test_usage_errors(void);
 static void	test_in_use(void);
+static void	test_in_use_threads(void);
 static void	test_unknown_host(void);
 static void	test_privileged(void);
 static void	test_port_zero(void);
@@ -220,6 +221,29 @@ test_in_use(void)
 	like(d.d_err.cap_buf, want, "second address in use: named");
 	daemon_free(&d);
 	close(fd);
+}
+
+/*
+ * Threads share one socket instead of SO_REUSEPORT, so a second echod on
+ * the port of a running two-thread one fails too, whatever its threads.
+ */
+static void
+test_in_use_threads(void)
+{
+	struct daemon	 first, d;
+	char		 addr[32];
+
+	if (daemon_start(&first, NULL, "--threads", "2", "-l", "127.0.0.1:0",
+	    NULL) == -1)
+		bail("echod --threads 2 did not start");
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", first.d_port);
+	is_int(daemon_run(&d, NULL, "--threads", "2", "-l", addr, NULL), 1,
+	    "second echod, both --threads 2: exit 1");
+	like(d.d_err.cap_buf, "Address already in use",
+	    "second echod, both --threads 2: address in use");
+	daemon_free(&d);
+	is_int(daemon_stop(&first, tmo(10)), 0, "first echod: exit 0");
+	daemon_free(&first);
 }
 
 /* A host name that does not resolve: exit 1 naming it. */
@@ -495,6 +519,7 @@ main(void)
 	test_version();
 	test_usage_errors();
 	test_in_use();
+	test_in_use_threads();
 	test_unknown_host();
 	test_privileged();
 	test_port_zero();
