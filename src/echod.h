@@ -32,12 +32,6 @@
  */
 #define READ_BUF_SIZE		(64 * 1024)
 
-/*
- * Callbacks a loop runs before polling again: a fair turn for every ready
- * connection, few enough extra epoll_wait() calls under load.
- */
-#define DISPATCH_MAX		128
-
 /* Longest host name or address accepted in --listen (RFC 1035 limit). */
 #define HOST_MAX		255
 

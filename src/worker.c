@@ -46,12 +46,6 @@ worker_init(struct worker *w, struct server *srv, int id)
 		return (-1);
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
 	    EVENT_BASE_FLAG_IGNORE_ENV);
-	/*
-	 * A connection whose read filled the buffer makes itself active
-	 * again; without a cap on callbacks per pass, one fast sender would
-	 * keep the loop from ever polling for anyone else.
-	 */
-	event_config_set_max_dispatch_interval(cfg, NULL, DISPATCH_MAX, 0);
 	w->w_base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (w->w_base == NULL) {
