@@ -55,7 +55,6 @@ static void	test_ipv6(void);
 static void	test_two_addresses(void);
 static void	test_quiet(void);
 static void	test_verbose(void);
-static int	bind_busy_port(int *);
 static int	ipv6_loopback_works(void);
 
 /* --help and -h: the usage on stdout, nothing else, exit 0. */
@@ -169,26 +168,6 @@ test_usage_errors(void)
 	}
 }
 
-/* Bind and listen on 127.0.0.1 port 0; returns the fd, port in *port. */
-static int
-bind_busy_port(int *port)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-	int			 fd;
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, 1) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		bail("cannot bind a port to occupy: %s", strerror(errno));
-	*port = ntohs(sin.sin_port);
-	return (fd);
-}
-
 /* A port someone else holds: exit 1 naming the address, even with -q. */
 static void
 test_in_use(void)
@@ -197,7 +176,7 @@ test_in_use(void)
 	char		 addr[32], want[64];
 	int		 fd, port;
 
-	fd = bind_busy_port(&port);
+	fd = client_listen(&port);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 	snprintf(want, sizeof(want), "cannot listen on %s", addr);
 
