@@ -855,6 +855,15 @@ daemon_stop(struct daemon *d, double secs)
 	return (daemon_wait(d, secs));
 }
 
+/* End of a test's daemon: its log if anything failed, then release it. */
+void
+daemon_done(struct daemon *d)
+{
+	if (tap_failed())
+		daemon_diag(d);
+	daemon_free(d);
+}
+
 /* Kill the daemon if it still runs and release everything. */
 void
 daemon_free(struct daemon *d)

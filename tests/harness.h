@@ -128,6 +128,7 @@ int		 daemon_listen_port_proc(struct daemon *, double);
 int		 daemon_wait(struct daemon *, double);
 int		 daemon_stop(struct daemon *, double);
 void		 daemon_free(struct daemon *);
+void		 daemon_done(struct daemon *);
 void		 daemon_diag(struct daemon *);
 
 /* client.c */

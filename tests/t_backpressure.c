@@ -276,9 +276,7 @@ test_stall(void)
 	    "(%s)", x.x_eof ? "EOF" : x.x_err ? strerror(x.x_err) : "none");
 	close(fd);
 	is_int(daemon_stop(&d, tmo(10)), 0, "stall: exit 0");
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /* Bulk and tiny-segment clients on one daemon, then the stall timeout. */
@@ -295,9 +293,7 @@ main(void)
 	test_unread(&d, "64k writes", 64 * 1024, FILL_MAX);
 	test_unread(&d, "1-byte segments", 1, TINY_SENDS);
 	is_int(daemon_stop(&d, tmo(10)), 0, "exit 0");
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 	test_stall();
 	return (tap_done());
 }

@@ -209,9 +209,7 @@ run(int threads)
 	    st.accept_errors, "==", 0, "threads %d: nothing rejected, "
 	    "timed out or failed", threads);
 	is_int(daemon_stop(&d, tmo(10)), 0, "threads %d: exit 0", threads);
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /* The whole set with one event loop, then with two. */

@@ -143,9 +143,7 @@ run(const char *cfg, const char *const *extra, size_t high)
 	test_sizes(&d, cfg);
 	test_queued_at_eof(&d, cfg, high);
 	is_int(daemon_stop(&d, tmo(10)), 0, "%s: exit 0", cfg);
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /* Defaults, a 4k queue, and two threads. */

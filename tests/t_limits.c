@@ -136,9 +136,7 @@ test_cap(void)
 	for (i = 0; i < CAP; i++)
 		close(fds[i]);
 	is_int(daemon_stop(&d, tmo(10)), 0, "cap: exit 0");
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /*
@@ -235,9 +233,7 @@ test_emfile(void)
 	    "EMFILE: a new client is served again");
 	close(fd);
 	is_int(daemon_stop(&d, tmo(10)), 0, "EMFILE: exit 0");
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /*
@@ -303,9 +299,7 @@ test_idle(void)
 	close(quiet);
 	close(busy);
 	is_int(daemon_stop(&d, tmo(10)), 0, "idle: exit 0");
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /*
@@ -365,9 +359,7 @@ test_reset(void)
 	    "steady client still echoes");
 	close(steady);
 	is_int(daemon_stop(&d, tmo(10)), 0, "reset: exit 0");
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /* Each limit against a daemon of its own. */

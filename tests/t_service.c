@@ -333,9 +333,7 @@ test_inetd(void)
 			ok(daemon_log_wait(&d, 0, want, 0) != -1 &&
 			    daemon_log_wait(&d, 0, tail, 0) != -1, "inetd, %s: "
 			    "logged with in=out=%d", names[i], INETD_BYTES);
-		if (tap_failed())
-			daemon_diag(&d);
-		daemon_free(&d);
+		daemon_done(&d);
 		close(fd);
 	}
 
@@ -655,9 +653,7 @@ test_syslog(void)
 	is_int(daemon_stop(&d, tmo(10)), 0, "--syslog: exit 0");
 	is_int((long long)(d.d_err.cap_len + d.d_out.cap_len), 0,
 	    "--syslog: nothing on stderr or stdout");
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /* Each feature against daemons of its own, files in a directory of ours. */

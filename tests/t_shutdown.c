@@ -141,9 +141,7 @@ test_drain(const char *threads)
 	    "drain/%s: nothing forced", threads);
 	close(fd_idle);
 	close(fd_busy);
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /*
@@ -182,9 +180,7 @@ test_deadline(const char *threads)
 	is_int((long long)daemon_log_count(&d, 0, ": shutdown forced\n"), 1,
 	    "deadline/%s: closed as 'shutdown forced'", threads);
 	close(fd);
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /*
@@ -220,9 +216,7 @@ test_second_signal(const char *threads)
 	ok(cut_off(&busy), "second signal/%s: the client sees the end (%s)",
 	    threads, busy.x_eof ? "EOF" : strerror(busy.x_err));
 	close(fd);
-	if (tap_failed())
-		daemon_diag(&d);
-	daemon_free(&d);
+	daemon_done(&d);
 }
 
 /* Every shutdown case with one thread, then with two. */
