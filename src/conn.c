@@ -7,6 +7,13 @@
  * epoll watches.  Only what the socket would not take is queued, in an
  * evbuffer that exists just while something is queued; while it is longer
  * than the high water mark nothing more is read from that peer.
+ *
+ * Sockets are watched edge-triggered: level-triggered epoll polls every
+ * socket it reported once more on the next epoll_wait() only to find it
+ * empty, a cost on every echo.  The price is ours to pay instead: a read
+ * that filled its buffer may have left bytes behind, for which no new edge
+ * comes, so the connection makes itself active again; and a flush writes
+ * until the socket is full.
  */
 
 #include "config.h"
@@ -24,9 +31,16 @@
 
 #include "echod.h"
 
+/*
+ * Read interest includes the peer's FIN (EPOLLRDHUP): edge-triggered, a
+ * FIN that arrives with the last bytes brings no edge of its own.
+ */
+#define CONN_WATCH_READ	(EV_READ | EV_CLOSED)
+
 /* Connection state bits. */
 #define CONN_PAUSED	0x01	/* queue reached the high mark; not reading */
 #define CONN_PEER_EOF	0x02	/* the peer shut down its sending side */
+#define CONN_FIN_SEEN	0x04	/* epoll saw the FIN; read until recv() says so */
 
 struct conn {
 	struct event		 c_ev;	/* read and/or write interest */
@@ -103,9 +117,9 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	c->c_tick = w->w_tick;
 	if (salen > 0 && (size_t)salen <= sizeof(c->c_peer))
 		memcpy(&c->c_peer, sa, salen);
-	c->c_events = EV_READ;
-	event_assign(&c->c_ev, w->w_base, fd, EV_READ | EV_PERSIST,
-	    conn_io_cb, c);
+	c->c_events = CONN_WATCH_READ;
+	event_assign(&c->c_ev, w->w_base, fd, CONN_WATCH_READ | EV_PERSIST |
+	    EV_ET, conn_io_cb, c);
 	if (event_add(&c->c_ev, NULL) == -1) {
 		log_warnx("connection dropped: cannot watch its socket");
 		close(fd);
@@ -123,20 +137,32 @@ static void
 conn_io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
+	int		 more = 0;
 
 	(void)fd;
+	if (what & EV_CLOSED)
+		c->c_flags |= CONN_FIN_SEEN;
 	/* Drain first: the room it makes is what reading may fill. */
 	if ((what & EV_WRITE) && conn_flush(c) == -1)
 		return;
-	if ((what & EV_READ) && conn_read(c) == -1)
+	if ((what & EV_READ) && (more = conn_read(c)) == -1)
 		return;
-	conn_update(c);
+	if (conn_update(c) == -1)
+		return;
+	/*
+	 * Bytes may be waiting that no edge will announce: come back after
+	 * the other ready connections (the loop caps callbacks per pass).
+	 */
+	if (more && (c->c_events & EV_READ))
+		event_active(&c->c_ev, EV_READ, 0);
 }
 
 /*
  * Read once and echo at once.  Reads never take more than the room left
  * below the high mark, so the queue is bounded by it whatever the peer
- * does.  Returns -1 when the connection is gone.
+ * does.  Returns 1 when more may be waiting (the read filled its buffer,
+ * or epoll has seen the peer's FIN behind the bytes), 0 when the socket
+ * is drained for now, and -1 when the connection is gone.
  */
 static int
 conn_read(struct conn *c)
@@ -146,6 +172,7 @@ conn_read(struct conn *c)
 	int		 fd = event_get_fd(&c->c_ev);
 	size_t		 queued = conn_queued(c), room;
 	ssize_t		 n, sent;
+	int		 more;
 
 	room = s->high_water - queued;
 	if (room == 0)		/* recv() of 0 bytes would look like EOF */
@@ -169,9 +196,10 @@ conn_read(struct conn *c)
 	}
 	c->c_bytes_in += n;
 	stats_add(&w->w_stats.st_bytes_in, n);
+	more = (size_t)n == room || (c->c_flags & CONN_FIN_SEEN);
 
 	if (queued > 0)		/* order: behind what is already queued */
-		return (conn_queue(c, w->w_rbuf, n));
+		return (conn_queue(c, w->w_rbuf, n) == -1 ? -1 : more);
 
 	sent = send(fd, w->w_rbuf, n, MSG_NOSIGNAL);
 	if (sent == -1) {
@@ -184,9 +212,9 @@ conn_read(struct conn *c)
 	c->c_bytes_out += sent;
 	stats_add(&w->w_stats.st_bytes_out, sent);
 	c->c_tick = w->w_tick;
-	if (sent == n)
-		return (0);
-	return (conn_queue(c, w->w_rbuf + sent, n - sent));
+	if (sent < n && conn_queue(c, w->w_rbuf + sent, n - sent) == -1)
+		return (-1);
+	return (more);
 }
 
 /*
@@ -208,26 +236,32 @@ conn_queue(struct conn *c, const char *data, size_t len)
 	return (0);
 }
 
-/* Write what is queued.  Returns -1 when the connection is gone. */
+/*
+ * Write what is queued until it is gone or the socket is full: only a full
+ * socket brings another writable edge.  Returns -1 when the connection is
+ * gone.
+ */
 static int
 conn_flush(struct conn *c)
 {
 	struct worker	*w = c->c_worker;
 	int		 n;
 
-	if (c->c_queue == NULL)
-		return (0);
-	n = evbuffer_write(c->c_queue, event_get_fd(&c->c_ev));
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return (0);
-		conn_close(c, CLOSE_ERROR, errno);
-		return (-1);
-	}
-	c->c_bytes_out += n;
-	stats_add(&w->w_stats.st_bytes_out, n);
-	c->c_tick = w->w_tick;
-	if (evbuffer_get_length(c->c_queue) == 0) {
+	while (c->c_queue != NULL) {
+		n = evbuffer_write(c->c_queue, event_get_fd(&c->c_ev));
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return (0);
+			conn_close(c, CLOSE_ERROR, errno);
+			return (-1);
+		}
+		c->c_bytes_out += n;
+		stats_add(&w->w_stats.st_bytes_out, n);
+		c->c_tick = w->w_tick;
+		if (evbuffer_get_length(c->c_queue) > 0)
+			continue;
 		/* Idle connections keep no buffer: it is most of their cost. */
 		evbuffer_free(c->c_queue);
 		c->c_queue = NULL;
@@ -256,7 +290,7 @@ conn_update(struct conn *c)
 	else if (queued <= s->low_water)
 		c->c_flags &= ~CONN_PAUSED;
 	if (!(c->c_flags & (CONN_PAUSED | CONN_PEER_EOF)))
-		want |= EV_READ;
+		want |= CONN_WATCH_READ;
 	if (queued > 0)
 		want |= EV_WRITE;
 	if (want == c->c_events)
@@ -264,7 +298,7 @@ conn_update(struct conn *c)
 
 	event_del(&c->c_ev);
 	event_assign(&c->c_ev, c->c_worker->w_base, event_get_fd(&c->c_ev),
-	    want | EV_PERSIST, conn_io_cb, c);
+	    want | EV_PERSIST | EV_ET, conn_io_cb, c);
 	c->c_events = want;
 	if (event_add(&c->c_ev, NULL) == -1) {
 		conn_close(c, CLOSE_ERROR, 0);

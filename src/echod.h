@@ -32,6 +32,12 @@
  */
 #define READ_BUF_SIZE		(64 * 1024)
 
+/*
+ * Callbacks a loop runs before polling again: a fair turn for every ready
+ * connection, few enough extra epoll_wait() calls under load.
+ */
+#define DISPATCH_MAX		128
+
 /* Longest host name or address accepted in --listen (RFC 1035 limit). */
 #define HOST_MAX		255
 
@@ -164,6 +170,7 @@ struct worker {
 	size_t			 w_nconns;
 	uint32_t		 w_tick;	/* advanced by the sweep */
 	struct event		 w_sweep_ev;
+	int			 w_tick_fd;	/* timerfd behind w_sweep_ev, or -1 */
 	int			 w_draining;
 	int			 w_exit_when_empty;	/* --inetd */
 	int			 w_finished;	/* told main it is done */
