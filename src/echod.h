@@ -170,6 +170,7 @@ struct worker {
 	size_t			 w_nconns;
 	uint32_t		 w_tick;	/* advanced by the sweep */
 	struct event		 w_sweep_ev;
+	int			 w_tick_fd;	/* timerfd behind w_sweep_ev, or -1 */
 	int			 w_draining;
 	int			 w_exit_when_empty;	/* --inetd */
 	int			 w_finished;	/* told main it is done */

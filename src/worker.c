@@ -7,6 +7,10 @@
 
 #include "config.h"
 
+#ifdef HAVE_SYS_TIMERFD_H
+#include <sys/timerfd.h>
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +24,8 @@ static int	worker_init(struct worker *, struct server *, int);
 static int	worker_adopt_inetd(struct worker *, int);
 static void	worker_free(struct worker *);
 static void	*worker_main(void *);
+static int	worker_tick_init(struct worker *);
+static int	worker_tick_every(struct worker *, long);
 static void	worker_ctl_cb(evutil_socket_t, short, void *);
 static void	worker_sweep_cb(evutil_socket_t, short, void *);
 static void	worker_deadline_cb(evutil_socket_t, short, void *);
@@ -30,12 +36,12 @@ static int
 worker_init(struct worker *w, struct server *srv, int id)
 {
 	struct event_config	*cfg;
-	struct timeval		 tick = { SWEEP_INTERVAL_SEC, 0 };
 
 	w->w_server = srv;
 	w->w_id = id;
 	w->w_ctl[0] = w->w_ctl[1] = -1;
 	w->w_spare_fd = -1;
+	w->w_tick_fd = -1;
 	TAILQ_INIT(&w->w_conns);
 
 	/*
@@ -68,11 +74,8 @@ worker_init(struct worker *w, struct server *srv, int id)
 	}
 	event_assign(&w->w_ctl_ev, w->w_base, w->w_ctl[0],
 	    EV_READ | EV_PERSIST, worker_ctl_cb, w);
-	event_assign(&w->w_sweep_ev, w->w_base, -1, EV_PERSIST,
-	    worker_sweep_cb, w);
 	evtimer_assign(&w->w_deadline_ev, w->w_base, worker_deadline_cb, w);
-	if (event_add(&w->w_ctl_ev, NULL) == -1 ||
-	    event_add(&w->w_sweep_ev, &tick) == -1)
+	if (event_add(&w->w_ctl_ev, NULL) == -1 || worker_tick_init(w) == -1)
 		return (-1);
 	if (srv->s_inetd_fd != -1 && id == 0)
 		return (worker_adopt_inetd(w, srv->s_inetd_fd));
@@ -106,6 +109,8 @@ worker_free(struct worker *w)
 		event_del(&w->w_deadline_ev);
 		event_base_free(w->w_base);
 	}
+	if (w->w_tick_fd != -1)
+		close(w->w_tick_fd);
 	if (w->w_ctl[0] != -1)
 		close(w->w_ctl[0]);
 	if (w->w_ctl[1] != -1)
@@ -233,15 +238,14 @@ static void
 worker_drain(struct worker *w)
 {
 	const struct settings	*s = w->w_server->s_settings;
-	struct timeval		 tick = { 0, DRAIN_INTERVAL_MSEC * 1000 };
 	struct timeval		 deadline = { s->shutdown_timeout, 0 };
 
 	if (w->w_draining)
 		return;
 	w->w_draining = 1;
 	listener_detach(w);
-	event_del(&w->w_sweep_ev);
-	event_add(&w->w_sweep_ev, &tick);
+	if (worker_tick_every(w, DRAIN_INTERVAL_MSEC) == -1)
+		log_warn("cannot speed up the drain checks");
 	evtimer_add(&w->w_deadline_ev, &deadline);
 	w->w_tick++;
 	conn_drain_quiet(w);
@@ -267,11 +271,64 @@ worker_drain_check(struct worker *w)
 		event_base_loopexit(w->w_base, NULL);
 }
 
+/*
+ * The sweep's tick comes from a timerfd the loop watches like a socket.
+ * A libevent timer would give every epoll_wait() a timeout, and the kernel
+ * then arms and cancels a timer of its own each time the loop goes to
+ * sleep: 1.5% of the CPU per echo under light load, measured with
+ * bench/compare's paired runs.  Without timerfd, a libevent timer it is.
+ */
+static int
+worker_tick_init(struct worker *w)
+{
+#ifdef HAVE_SYS_TIMERFD_H
+	w->w_tick_fd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC);
+	if (w->w_tick_fd == -1) {
+		log_warn("cannot create a timer");
+		return (-1);
+	}
+	event_assign(&w->w_sweep_ev, w->w_base, w->w_tick_fd,
+	    EV_READ | EV_PERSIST, worker_sweep_cb, w);
+	if (event_add(&w->w_sweep_ev, NULL) == -1)
+		return (-1);
+#else
+	event_assign(&w->w_sweep_ev, w->w_base, -1, EV_PERSIST,
+	    worker_sweep_cb, w);
+#endif
+	return (worker_tick_every(w, SWEEP_INTERVAL_SEC * 1000L));
+}
+
+/* Make the tick come every msec milliseconds from now on. */
+static int
+worker_tick_every(struct worker *w, long msec)
+{
+#ifdef HAVE_SYS_TIMERFD_H
+	struct itimerspec	 its;
+
+	its.it_interval.tv_sec = msec / 1000;
+	its.it_interval.tv_nsec = msec % 1000 * 1000000;
+	its.it_value = its.it_interval;
+	return (timerfd_settime(w->w_tick_fd, 0, &its, NULL));
+#else
+	struct timeval		 tv = { msec / 1000, msec % 1000 * 1000 };
+
+	event_del(&w->w_sweep_ev);
+	return (event_add(&w->w_sweep_ev, &tv));
+#endif
+}
+
 /* The periodic tick. */
 static void
 worker_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker	*w = arg;
+#ifdef HAVE_SYS_TIMERFD_H
+	uint64_t	 expirations;
+
+	/* Ticks the loop was too busy to see are not made up for. */
+	(void)!read(fd, &expirations, sizeof(expirations));
+#endif
 
 	(void)fd;
 	(void)what;

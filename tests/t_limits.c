@@ -227,11 +227,21 @@ test_emfile(void)
 		close(fds[i]);
 	is_int(daemon_wait_stat(&d, &st, STAT(active), "==", 0,
 	    tmo(ACCEPT_PAUSE_SEC + 5)), 0, "EMFILE: clients gone, active=0");
-	if ((fd = client_connect(d.d_port)) == -1)
-		bail("connect: %s", strerror(errno));
-	ok(client_echo(fd, 3, 50000, tmo(ACCEPT_PAUSE_SEC + 5)),
-	    "EMFILE: a new client is served again");
-	close(fd);
+	/*
+	 * valgrind keeps descriptors of its own below the limit, and when
+	 * accept() returns one above what it allows, it closes it and says
+	 * EMFILE: a waiting client is reset, where the kernel would have left
+	 * it queued.  Which client that is depends on the descriptor count.
+	 */
+	if (harness_wrapped())
+		skip(1, "under a wrapper, accept() may reset waiting clients");
+	else {
+		if ((fd = client_connect(d.d_port)) == -1)
+			bail("connect: %s", strerror(errno));
+		ok(client_echo(fd, 3, 50000, tmo(ACCEPT_PAUSE_SEC + 5)),
+		    "EMFILE: a new client is served again");
+		close(fd);
+	}
 	is_int(daemon_stop(&d, tmo(10)), 0, "EMFILE: exit 0");
 	daemon_done(&d);
 }
