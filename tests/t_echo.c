@@ -3,10 +3,13 @@
  * t_echo.c - the echo itself: every byte value, a connection that sends
  * nothing, 64 MiB on one connection, 2000 connections at once each with
  * its own message, all with one thread and with two, and the byte
- * counters agreeing exactly with what the clients sent.
+ * counters agreeing exactly with what the clients sent; and a connection
+ * streaming flat out does not hold up the others.
  */
 
 #include "config.h"
+
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,12 +37,23 @@
 /* Zero bytes in a row, more than a page. */
 #define NULS		5000
 
+/*
+ * The fairness check: how long the stream runs, how many short echoes go
+ * on beside it, and the longest any may take.  A loop that served the
+ * stream until it stopped would hold an echo for seconds; a fair one
+ * answers in well under a millisecond.
+ */
+#define STREAM_SEC	3.0
+#define SHORT_ECHOES	20
+#define SHORT_RTT_MAX	0.5
+
 static uint64_t	test_all_bytes(struct daemon *);
 static uint64_t	test_nuls(struct daemon *);
 static void	test_zero_bytes(struct daemon *);
 static uint64_t	test_bulk(struct daemon *);
 static uint64_t	test_many(struct daemon *);
 static void	run(int);
+static void	test_fair(void);
 
 /* Every byte value 0..255, in order, several times: each comes back. */
 static uint64_t
@@ -212,12 +226,68 @@ run(int threads)
 	daemon_done(&d);
 }
 
-/* The whole set with one event loop, then with two. */
+/*
+ * A child process streams as fast as the loop will take it, reading the
+ * echo as fast as it comes, so every read echod makes finds its buffer
+ * full and the connection keeps making itself active again.  Meanwhile
+ * short echoes on a second connection of the same loop still come back
+ * at once: the loop keeps polling for others between the stream's reads.
+ */
+static void
+test_fair(void)
+{
+	struct daemon	 d;
+	struct xfer	 x;
+	double		 t0, rtt, worst = 0;
+	pid_t		 pid;
+	int		 stream, fd, i, good = 0, status, overlapped;
+
+	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", NULL) == -1)
+		bail("echod did not start");
+	if ((stream = client_connect(d.d_port)) == -1 ||
+	    (fd = client_connect(d.d_port)) == -1)
+		bail("connect: %s", strerror(errno));
+	if ((pid = fork()) == -1)
+		bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Until the time is up; all that came back must be right. */
+		xfer_init(&x, stream, 77, UINT64_MAX);
+		xfer_run(&x, 1, STREAM_SEC);
+		_exit(x.x_err == 0 && x.x_bad == NO_BAD ? 0 : 1);
+	}
+	close(stream);
+	pause_sec(0.2);
+	for (i = 0; i < SHORT_ECHOES; i++) {
+		t0 = now();
+		good += client_echo(fd, 500 + i, 100, tmo(STREAM_SEC + 5));
+		rtt = now() - t0;
+		if (rtt > worst)
+			worst = rtt;
+		pause_sec(0.05);
+	}
+	overlapped = waitpid(pid, &status, WNOHANG) == 0;
+	diag("fair: slowest of %d short echoes beside the stream: %.4fs",
+	    SHORT_ECHOES, worst);
+	is_int(good, SHORT_ECHOES, "fair: every short echo came back");
+	ok(overlapped, "fair: the stream was still going throughout");
+	cmp_dbl(worst, "<", tmo(SHORT_RTT_MAX), "fair: no short echo waited "
+	    "for the stream");
+	if (waitpid(pid, &status, 0) != pid)
+		bail("waitpid: %s", strerror(errno));
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "fair: the stream's bytes all came back right");
+	close(fd);
+	is_int(daemon_stop(&d, tmo(10)), 0, "fair: exit 0");
+	daemon_done(&d);
+}
+
+/* The whole set with one event loop, then with two; then fairness. */
 int
 main(void)
 {
 	harness_init(WATCHDOG_SEC);
 	run(1);
 	run(2);
+	test_fair();
 	return (tap_done());
 }
