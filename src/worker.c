@@ -296,7 +296,11 @@ worker_tick_init(struct worker *w)
 	event_assign(&w->w_sweep_ev, w->w_base, -1, EV_PERSIST,
 	    worker_sweep_cb, w);
 #endif
-	return (worker_tick_every(w, SWEEP_INTERVAL_SEC * 1000L));
+	if (worker_tick_every(w, SWEEP_INTERVAL_SEC * 1000L) == -1) {
+		log_warn("cannot start the timer");
+		return (-1);
+	}
+	return (0);
 }
 
 /* Make the tick come every msec milliseconds from now on. */
