@@ -9,9 +9,6 @@
 
 #include "config.h"
 
-#include <sys/socket.h>
-#include <netinet/in.h>
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +57,6 @@ static void	test_emfile(void);
 static void	test_idle(void);
 static void	test_reset(void);
 static int	expect_eof(int, double);
-static int	local_port(int);
 
 /* Whether the connection ends in EOF, without data or reset, in time. */
 static int
@@ -74,18 +70,6 @@ expect_eof(int fd, double secs)
 	if (!x.x_eof || x.x_err != 0 || x.x_rcvd != 0)
 		xfer_diag(&x, "expected EOF");
 	return (x.x_eof && x.x_err == 0 && x.x_rcvd == 0);
-}
-
-/* The client's own port, which echod names in its log. */
-static int
-local_port(int fd)
-{
-	struct sockaddr_in	 sin;
-	socklen_t		 len = sizeof(sin);
-
-	if (getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		return (-1);
-	return (ntohs(sin.sin_port));
 }
 
 /*
@@ -287,7 +271,8 @@ test_idle(void)
 	    "idle: within the timeout and a tick");
 	is_int(daemon_wait_stat(&d, &st, STAT(idle_closed), "==", 1, tmo(2)),
 	    0, "idle: idle_closed=1");
-	snprintf(want, sizeof(want), "127.0.0.1:%d after ", local_port(quiet));
+	snprintf(want, sizeof(want), "127.0.0.1:%d after ",
+	    client_local_port(quiet));
 	ok(daemon_log_wait(&d, 0, want, 0) != -1 && daemon_log_wait(&d, 0,
 	    "unsent=0: idle timeout\n", 0) != -1, "idle: logged as idle "
 	    "timeout");
@@ -338,7 +323,7 @@ test_reset(void)
 	x.x_noread = 1;
 	xfer_fill(&x, 64 * 1024, 0.05);
 	snprintf(want, sizeof(want), "close 127.0.0.1:%d after ",
-	    local_port(victim));
+	    client_local_port(victim));
 	client_reset(victim);
 	is_int(daemon_wait_stat(&d, &st, STAT(active), "==", 1, tmo(5)), 0,
 	    "reset mid-stream: active back to 1");
