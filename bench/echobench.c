@@ -108,8 +108,11 @@
 #define MAX_SECONDS		1000000.0
 #define MAX_RATE		1e9
 
-/* getopt's letters, also used to tell a missing value from a bad flag. */
-#define SHORT_OPTIONS		"H:p:m:s:P:c:d:w:t:R:r:n:qhV"
+/*
+ * getopt's letters; the leading ':' makes a missing value ':' rather
+ * than '?', and the letters tell a known option from an unknown one.
+ */
+#define SHORT_OPTIONS		":H:p:m:s:P:c:d:w:t:R:r:n:qhV"
 
 /*
  * IPv4 loopback source addresses connections are spread over: with one,
@@ -1704,12 +1707,27 @@ parse_options(int argc, char **argv)
 		case 'V':
 			puts("echobench " PACKAGE_VERSION);
 			exit(0);
-		default:
-			if (optopt != 0 && (optopt >= OPT_TIMEOUT ||
-			    strchr(SHORT_OPTIONS, optopt) != NULL))
+		case ':':
+			if (strncmp(argv[optind - 1], "--", 2) == 0)
 				usage_error("option '%s' needs a value",
 				    argv[optind - 1]);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			usage_error("option '-%c' needs a value", optopt);
+		default:
+			/*
+			 * A bad letter with more after it, as in -Wfoo,
+			 * leaves optind on its word, so argv names only a
+			 * long option; a known one here was given a value
+			 * it does not take (--json=1).
+			 */
+			if (optopt == 0)
+				usage_error("unknown option '%s'",
+				    argv[optind - 1]);
+			if (optopt >= OPT_TIMEOUT || (optopt != ':' &&
+			    strchr(SHORT_OPTIONS, optopt) != NULL))
+				usage_error("option '%.*s' takes no value",
+				    (int)strcspn(argv[optind - 1], "="),
+				    argv[optind - 1]);
+			usage_error("unknown option '-%c'", optopt);
 		}
 	}
 	argc -= optind;
