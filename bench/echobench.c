@@ -1022,7 +1022,12 @@ worker_finished(struct worker *w, uint64_t now)
 	}
 	if (w->live == 0)
 		return 1;
-	if ((w->time_up || w->started >= w->quota) && w->busy == 0)
+	/*
+	 * -R hands the quota out on schedule, maybe to connections not
+	 * yet open to send their share: their connects must end first.
+	 */
+	if ((w->time_up || (w->started >= w->quota &&
+	    (opt.rate == 0 || w->connecting == 0))) && w->busy == 0)
 		return 1;
 	return w->time_up && now >= w->drain_end;
 }
