@@ -96,11 +96,12 @@ client_connect_rcvbuf(const char *ip, int port, int rcvbuf)
 }
 
 /*
- * A listening socket on 127.0.0.1 at a port the kernel picks, returned in
- * *port: to pass to echod, or to keep a port busy.
+ * A socket bound to 127.0.0.1 at a port the kernel picks, returned in
+ * *port, and not listening: the port stays taken, and a connect to it is
+ * refused.
  */
 int
-client_listen(int *port)
+client_bound(int *port)
 {
 	struct sockaddr_in	 sin;
 	socklen_t		 len = sizeof(sin);
@@ -111,11 +112,42 @@ client_listen(int *port)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    listen(fd, SOMAXCONN) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		bail("cannot listen on 127.0.0.1:0: %s", strerror(errno));
+		bail("cannot bind 127.0.0.1:0: %s", strerror(errno));
 	*port = ntohs(sin.sin_port);
 	return (fd);
+}
+
+/*
+ * The same socket listening: to pass to echod, to serve as a peer, or to
+ * keep a port busy.
+ */
+int
+client_listen(int *port)
+{
+	int	 fd = client_bound(port);
+
+	if (listen(fd, SOMAXCONN) == -1)
+		bail("cannot listen on 127.0.0.1:%d: %s", *port,
+		    strerror(errno));
+	return (fd);
+}
+
+/* Whether this host can bind and use [::1]. */
+int
+client_ipv6_loopback(void)
+{
+	struct sockaddr_in6	 sin6;
+	int			 fd, works;
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	if ((fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (0);
+	works = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+	close(fd);
+	return (works);
 }
 
 /* A socket's own IPv4 port, which echod names in its log; or -1. */

@@ -4,7 +4,8 @@
  * (under $ECHOD_WRAPPER if set) with its stdout and stderr read by a
  * thread into buffers the test can search, wait for its listening line,
  * ask it for its counters, measure its memory and CPU time, and stop it.
- * A watchdog ends every test program, and the daemons it started, in
+ * Other programs, such as echobench, run the same way to their end.  A
+ * watchdog ends every test program, and the processes it started, in
  * bounded time.
  */
 
@@ -91,6 +92,9 @@ static void	daemon_child(const struct spawn_opts *, int, int,
 		    __attribute__((__noreturn__));
 static void	daemon_vspawn(struct daemon *, const struct spawn_opts *,
 		    va_list);
+static void	spawn_argv(struct daemon *, const char *,
+		    const struct spawn_opts *, spawn_setup_fn *, void *,
+		    const char *const *);
 static int	proc_listen_port(const char *, const unsigned long *, size_t);
 
 /*
@@ -322,7 +326,7 @@ static void
 daemon_child(const struct spawn_opts *o, int out, int err,
     spawn_setup_fn *setup, void *arg, const char *const *argv)
 {
-	static const char msg[] = "harness: cannot exec echod\n";
+	static const char msg[] = "harness: cannot exec the program\n";
 	struct rlimit	 rl;
 	sigset_t	 none;
 
@@ -374,21 +378,8 @@ daemon_spawn_setup(struct daemon *d, const struct spawn_opts *o,
     const char *const *prefix, spawn_setup_fn *setup, void *arg,
     const char *const *args)
 {
-	const char		*argv[ARGV_MAX + 1];
-	pthread_condattr_t	 ca;
-	int			 out[2], err[2], i, n = 0;
-
-	memset(d, 0, sizeof(*d));
-	d->d_pid = -1;
-	d->d_status = -1;
-	d->d_fds[0] = d->d_fds[1] = -1;
-	pthread_mutex_init(&d->d_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->d_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	capture_add(&d->d_out, "", 0);
-	capture_add(&d->d_err, "", 0);
+	const char	*argv[ARGV_MAX + 1];
+	int		 i, n = 0;
 
 	for (i = 0; prefix != NULL && prefix[i] != NULL; i++) {
 		if (n == ARGV_MAX / 4)
@@ -404,6 +395,32 @@ daemon_spawn_setup(struct daemon *d, const struct spawn_opts *o,
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
+	spawn_argv(d, "echod", o, setup, arg, argv);
+}
+
+/*
+ * Start argv, named name in messages, with its output captured; see
+ * daemon_spawn_setup() for o, setup and arg.
+ */
+static void
+spawn_argv(struct daemon *d, const char *name, const struct spawn_opts *o,
+    spawn_setup_fn *setup, void *arg, const char *const *argv)
+{
+	pthread_condattr_t	 ca;
+	int			 out[2], err[2];
+
+	memset(d, 0, sizeof(*d));
+	d->d_name = name;
+	d->d_pid = -1;
+	d->d_status = -1;
+	d->d_fds[0] = d->d_fds[1] = -1;
+	pthread_mutex_init(&d->d_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->d_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	capture_add(&d->d_out, "", 0);
+	capture_add(&d->d_err, "", 0);
 
 	if (pipe2(out, O_CLOEXEC) == -1)
 		bail("pipe: %s", strerror(errno));
@@ -468,6 +485,19 @@ daemon_run(struct daemon *d, const struct spawn_opts *o, ...)
 	daemon_vspawn(d, o, ap);
 	va_end(ap);
 	return (daemon_wait(d, tmo(READY_SEC)));
+}
+
+/*
+ * Run a program other than echod, never under the wrapper: argv[0] is
+ * its path.  It ends by itself or is killed after secs.  Returns its exit
+ * status as daemon_wait() does; its output is in d_out and d_err, and
+ * daemon_free() releases it.
+ */
+int
+prog_run(struct daemon *d, double secs, const char *const *argv)
+{
+	spawn_argv(d, argv[0], NULL, NULL, NULL, argv);
+	return (daemon_wait(d, secs));
 }
 
 /* Bytes logged so far: an offset to search from for what comes next. */
@@ -823,8 +853,8 @@ daemon_wait(struct daemon *d, double secs)
 		if (r == -1 && errno != EINTR)
 			bail("waitpid: %s", strerror(errno));
 		if (now() >= end) {
-			diag("echod (pid %ld) still running after %.1fs: "
-			    "killed", (long)d->d_pid, secs);
+			diag("%s (pid %ld) still running after %.1fs: "
+			    "killed", d->d_name, (long)d->d_pid, secs);
 			kill(d->d_pid, SIGKILL);
 			while (waitpid(d->d_pid, &status, 0) == -1 &&
 			    errno == EINTR)

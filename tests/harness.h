@@ -51,8 +51,9 @@ struct spawn_opts {
 /* Prepares a child for daemon_spawn_setup(), just before exec. */
 typedef void	 spawn_setup_fn(void *);
 
-/* One running (or finished) echod. */
+/* One running (or finished) echod, or another program (prog_run()). */
 struct daemon {
+	const char	*d_name;	/* for messages */
 	pid_t		 d_pid;		/* -1 once reaped */
 	int		 d_status;	/* see daemon_wait() */
 	int		 d_ports[DAEMON_PORTS_MAX];	/* "listening on" */
@@ -112,6 +113,7 @@ int		 daemon_start(struct daemon *, const struct spawn_opts *, ...)
 		    __attribute__((__sentinel__));
 int		 daemon_run(struct daemon *, const struct spawn_opts *, ...)
 		    __attribute__((__sentinel__));
+int		 prog_run(struct daemon *, double, const char *const *);
 int		 daemon_wait_ready(struct daemon *);
 size_t		 daemon_log_len(struct daemon *);
 long		 daemon_log_wait(struct daemon *, size_t, const char *, double);
@@ -132,7 +134,9 @@ void		 daemon_done(struct daemon *);
 void		 daemon_diag(struct daemon *);
 
 /* client.c */
+int		 client_bound(int *);
 int		 client_listen(int *);
+int		 client_ipv6_loopback(void);
 int		 client_local_port(int);
 int		 client_connect(int);
 int		 client_connect_to(const char *, int);

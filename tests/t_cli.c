@@ -55,7 +55,6 @@ static void	test_ipv6(void);
 static void	test_two_addresses(void);
 static void	test_quiet(void);
 static void	test_verbose(void);
-static int	ipv6_loopback_works(void);
 
 /* --help and -h: the usage on stdout, nothing else, exit 0. */
 static void
@@ -356,23 +355,6 @@ test_cap(void)
 	daemon_free(&d);
 }
 
-/* Whether this host can bind and use [::1]. */
-static int
-ipv6_loopback_works(void)
-{
-	struct sockaddr_in6	 sin6;
-	int			 fd, works;
-
-	memset(&sin6, 0, sizeof(sin6));
-	sin6.sin6_family = AF_INET6;
-	sin6.sin6_addr = in6addr_loopback;
-	if ((fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (0);
-	works = bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
-	close(fd);
-	return (works);
-}
-
 /* [::1]:0 is printed in brackets and answers over IPv6. */
 static void
 test_ipv6(void)
@@ -381,7 +363,7 @@ test_ipv6(void)
 	char		 want[64];
 	int		 fd;
 
-	if (!ipv6_loopback_works()) {
+	if (!client_ipv6_loopback()) {
 		skip(3, "no IPv6 loopback here");
 		return;
 	}
