@@ -109,6 +109,13 @@
 #define MAX_RATE		1e9
 
 /*
+ * Shortest duration and timeout: anything shorter measures nothing or
+ * calls every connection stalled.  Slowest rate: one message in 1000 s.
+ */
+#define MIN_SECONDS		0.001
+#define MIN_RATE		0.001
+
+/*
  * getopt's letters; the leading ':' makes a missing value ':' rather
  * than '?', and the letters tell a known option from an unknown one.
  */
@@ -871,6 +878,10 @@ conn_read(struct worker *w, struct conn *c, uint32_t events, uint64_t now)
 			return -1;
 		c->progress = now;
 		w->recv_total += (uint64_t)n;
+		/* rr counts its bytes as messages complete; idle has none. */
+		if (opt.mode != MODE_RR && opt.mode != MODE_IDLE &&
+		    in_window(now))
+			w->bytes += (uint64_t)n;
 		switch (opt.mode) {
 		case MODE_RR:
 			rr_complete(w, c, now);
@@ -878,13 +889,9 @@ conn_read(struct worker *w, struct conn *c, uint32_t events, uint64_t now)
 				return -1;
 			break;
 		case MODE_BULK:
-			if (in_window(now))
-				w->bytes += (uint64_t)n;
 			conn_set_busy(w, c, c->sent != c->recvd, now);
 			break;
 		case MODE_HALFCLOSE:
-			if (in_window(now))
-				w->bytes += (uint64_t)n;
 			break;
 		case MODE_CONNECT:
 			if (c->recvd == c->want) {
@@ -1581,7 +1588,7 @@ parse_count(const char *name, const char *s, uint64_t min, uint64_t max,
 
 /* Parses a decimal number in [0, max]; zero only where allow_zero. */
 static double
-parse_real(const char *name, const char *s, int allow_zero, double max)
+parse_real(const char *name, const char *s, double min, double max)
 {
 	double	 v;
 	char	*end;
@@ -1590,9 +1597,9 @@ parse_real(const char *name, const char *s, int allow_zero, double max)
 	v = strtod(s, &end);
 	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
 		usage_error("%s '%s' is not a number", name, s);
-	if (v < 0 || (v == 0 && !allow_zero) || v > max)
-		usage_error("%s '%s' is out of range (%s to %.0f)", name, s,
-		    allow_zero ? "0" : "above 0", max);
+	if (v < min || v > max)
+		usage_error("%s '%s' is out of range (%g to %.0f)", name, s,
+		    min, max);
 	return v;
 }
 
@@ -1671,12 +1678,12 @@ parse_options(int argc, char **argv)
 			    MAX_CONNS, 0);
 			break;
 		case 'd':
-			opt.duration = parse_real("--duration", optarg, 0,
-			    MAX_SECONDS);
+			opt.duration = parse_real("--duration", optarg,
+			    MIN_SECONDS, MAX_SECONDS);
 			duration_set = 1;
 			break;
 		case 'w':
-			opt.warmup = parse_real("--warmup", optarg, 1,
+			opt.warmup = parse_real("--warmup", optarg, 0,
 			    MAX_SECONDS);
 			warmup_set = 1;
 			break;
@@ -1685,7 +1692,7 @@ parse_options(int argc, char **argv)
 			    MAX_THREADS, 0);
 			break;
 		case 'R':
-			opt.rate = parse_real("--rate", optarg, 0, MAX_RATE);
+			opt.rate = parse_real("--rate", optarg, MIN_RATE, MAX_RATE);
 			break;
 		case 'r':
 			opt.requests = parse_count("--requests", optarg, 1,
@@ -1697,8 +1704,8 @@ parse_options(int argc, char **argv)
 			bytes_set = 1;
 			break;
 		case OPT_TIMEOUT:
-			opt.timeout = parse_real("--timeout", optarg, 0,
-			    MAX_SECONDS);
+			opt.timeout = parse_real("--timeout", optarg,
+			    MIN_SECONDS, MAX_SECONDS);
 			break;
 		case OPT_JSON:
 			opt.json = 1;

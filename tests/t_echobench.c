@@ -490,6 +490,9 @@ test_usage_errors(void)
 		{ { "-c", "many", "1" }, "--connections 'many' is not a "
 		    "number" },
 		{ { "-d", "0", "1" }, "--duration '0' is out of range" },
+		{ { "--timeout", "1e-9", "1" }, "--timeout '1e-9' is out of "
+		    "range" },
+		{ { "-R", "1e-9", "1" }, "--rate '1e-9' is out of range" },
 		{ { "--bogus", "1" }, "unknown option '--bogus'" },
 		{ { "-q", "-Wfoo", "1" }, "unknown option '-W'" },
 		{ { "--json=1", "1" }, "option '--json' takes no value" },
@@ -538,7 +541,8 @@ test_clean(const char *port)
 		{ { "-m", "bulk", BRIEF }, "bulk", "bulk",
 		    { { "mb_per_s", ">", 0 } }, NULL },
 		{ { "-m", "connect", BRIEF }, "connect", "connect",
-		    { { "conn_per_s", ">", 0 } }, NULL },
+		    { { "conn_per_s", ">", 0 }, { "mb_per_s", ">", 0 } },
+		    NULL },
 		{ { "-m", "halfclose", "-c", "2", "-n", HALFCLOSE_BYTES, "-r",
 		    "6" }, "halfclose", "halfclose -r 6",
 		    { { "msgs", "==", 6 }, { "mb_per_s", ">", 0 } }, NULL },
