@@ -551,6 +551,14 @@ test_clean(const char *port)
 		    NULL },
 		{ { "-P", "2", "-s", "300000", "-c", "2", "-r", "20" }, "rr",
 		    "-P 2 -s 300000 -r 20", { { "msgs", "==", 20 } }, NULL },
+		/*
+		 * 64 KiB in flight on one connection: reads longer than the
+		 * pattern, and echoes of messages sent within the same burst
+		 * of reads, which must not be timed at 0 us.
+		 */
+		{ { "-P", "1000", "-c", "1", "-r", "20000" }, "rr",
+		    "-P 1000 -r 20000", { { "msgs", "==", 20000 }, { "p50_us",
+		    ">", 0 } }, NULL },
 		{ { "-t", "2", "-c", "4", "-d", RUN_SECS, "-w", "0" }, "rr",
 		    "-t 2", { { "threads", "==", 2 }, { "established", "==",
 		    4 } }, NULL },
