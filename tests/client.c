@@ -96,6 +96,29 @@ client_connect_rcvbuf(const char *ip, int port, int rcvbuf)
 }
 
 /*
+ * A non-blocking connection to 127.0.0.1:port, left to complete by
+ * itself: for clients that must wait in a listen queue.
+ */
+int
+client_connect_start(int port)
+{
+	struct sockaddr_in	 sin;
+	int			 fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		bail("socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 &&
+	    errno != EINPROGRESS)
+		bail("connect to port %d: %s", port, strerror(errno));
+	return (fd);
+}
+
+/*
  * A socket bound to 127.0.0.1 at a port the kernel picks, returned in
  * *port, and not listening: the port stays taken, and a connect to it is
  * refused.

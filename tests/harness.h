@@ -140,6 +140,7 @@ int		 client_ipv6_loopback(void);
 int		 client_local_port(int);
 int		 client_connect(int);
 int		 client_connect_to(const char *, int);
+int		 client_connect_start(int);
 int		 client_connect_rcvbuf(const char *, int, int);
 int		 client_refused(int, double);
 void		 client_reset(int);

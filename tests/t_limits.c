@@ -4,12 +4,14 @@
  * the extra clients and serves the rest; running out of descriptors
  * pauses accepting (a line and a refused client a second, no spinning)
  * and recovers; idle connections are closed after --idle-timeout and
- * busy ones are not; a reset costs only the connection reset.
+ * busy ones are not; a reset costs only the connection reset; --backlog
+ * sets the listen queue.
  */
 
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,19 @@
 /* Clients that connect and reset at once. */
 #define RESET_BURST	50
 
+/*
+ * --backlog tested, and the clients that queue up while echod is stopped:
+ * Linux queues one more than the backlog and leaves the rest unanswered.
+ */
+#define BACKLOG		2
+#define BACKLOG_CLIENTS	6
+
+/* How long a full queue is watched for connections beyond it. */
+#define BACKLOG_SETTLE_SEC	0.3
+
 static void	test_cap(void);
+static void	test_backlog(void);
+static long	listen_queue(int);
 static void	test_emfile(void);
 static void	test_idle(void);
 static void	test_reset(void);
@@ -120,6 +134,84 @@ test_cap(void)
 	for (i = 0; i < CAP; i++)
 		close(fds[i]);
 	is_int(daemon_stop(&d, tmo(10)), 0, "cap: exit 0");
+	daemon_done(&d);
+}
+
+/*
+ * The accept queue of the IPv4 socket listening on port, as the kernel
+ * shows it in /proc/net/tcp; -1 if there is no such socket or file.
+ */
+static long
+listen_queue(int port)
+{
+	FILE		*f;
+	char		 line[512];
+	unsigned	 lport, state;
+	unsigned long	 txq, rxq;
+	long		 queue = -1;
+
+	if ((f = fopen("/proc/net/tcp", "r")) == NULL)
+		return (-1);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, " %*u: %*x:%x %*x:%*x %x %lx:%lx", &lport,
+		    &state, &txq, &rxq) == 4 && lport == (unsigned)port &&
+		    state == 0x0A) {	/* TCP_LISTEN */
+			queue = (long)rxq;
+			break;
+		}
+	fclose(f);
+	return (queue);
+}
+
+/*
+ * --backlog 2: with echod stopped, the kernel queues exactly three of six
+ * clients (the default of 1024 would queue all six); once echod runs
+ * again, all six are served.
+ */
+static void
+test_backlog(void)
+{
+	struct xfer	 xs[BACKLOG_CLIENTS];
+	struct daemon	 d;
+	double		 end;
+	long		 queue;
+	int		 i, served = 0;
+
+	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", "--backlog", "2",
+	    NULL) == -1)
+		bail("echod did not start");
+	if (listen_queue(d.d_port) == -1) {
+		skip(3, "no listening socket in "
+		    "/proc/net/tcp");
+		daemon_stop(&d, tmo(10));
+		daemon_done(&d);
+		return;
+	}
+	kill(d.d_pid, SIGSTOP);
+	for (i = 0; i < BACKLOG_CLIENTS; i++)
+		xfer_init(&xs[i], client_connect_start(d.d_port), (uint64_t)i,
+		    1000);
+	end = now() + tmo(5);
+	while (listen_queue(d.d_port) < BACKLOG + 1 && now() < end)
+		pause_sec(0.01);
+	pause_sec(BACKLOG_SETTLE_SEC);
+	queue = listen_queue(d.d_port);
+	kill(d.d_pid, SIGCONT);
+	is_int(queue, BACKLOG + 1, "backlog: a stopped echod's queue holds "
+	    "--backlog + 1 = %d of %d clients", BACKLOG + 1, BACKLOG_CLIENTS);
+
+	/* The rest retry their handshakes after a second or three. */
+	xfer_run(xs, BACKLOG_CLIENTS, tmo(15));
+	for (i = 0; i < BACKLOG_CLIENTS; i++) {
+		if (xfer_intact(&xs[i]))
+			served++;
+		else
+			xfer_diag(&xs[i], "backlog client");
+		close(xs[i].x_fd);
+	}
+	is_int(served, BACKLOG_CLIENTS, "backlog: all %d served once echod "
+	    "runs again", BACKLOG_CLIENTS);
+	is_int(daemon_stop(&d, tmo(10)), 0, "backlog: exit 0");
 	daemon_done(&d);
 }
 
@@ -363,6 +455,7 @@ main(void)
 {
 	harness_init(WATCHDOG_SEC);
 	test_cap();
+	test_backlog();
 	test_emfile();
 	test_idle();
 	test_reset();
