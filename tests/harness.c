@@ -86,13 +86,13 @@ static volatile pid_t	 live[LIVE_MAX];
 static void	harness_watchdog(int);
 static void	live_set(pid_t, pid_t);
 static void	capture_add(struct capture *, const char *, size_t);
-static void	*daemon_reader(void *);
-static void	daemon_child(const struct spawn_opts *, int, int,
+static void	*child_reader(void *);
+static void	child_exec(const struct spawn_opts *, int, int,
 		    spawn_setup_fn *, void *, const char *const *)
 		    __attribute__((__noreturn__));
-static void	daemon_vspawn(struct daemon *, const struct spawn_opts *,
+static void	child_vspawn(struct child *, const struct spawn_opts *,
 		    va_list);
-static void	spawn_argv(struct daemon *, const char *,
+static void	spawn_argv(struct child *, const char *,
 		    const struct spawn_opts *, spawn_setup_fn *, void *,
 		    const char *const *);
 static int	proc_listen_port(const char *, const unsigned long *, size_t);
@@ -202,7 +202,7 @@ harness_instrumented(void)
 
 /*
  * Have the watchdog kill pid too (on), or no longer (off): for a process
- * the test did not start with daemon_spawn(), such as a --daemon child.
+ * the test did not start with child_spawn(), such as a --daemon child.
  */
 void
 harness_watch(pid_t pid, int on)
@@ -274,9 +274,9 @@ capture_add(struct capture *cap, const char *data, size_t len)
  * waiting for a line.
  */
 static void *
-daemon_reader(void *arg)
+child_reader(void *arg)
 {
-	struct daemon	*d = arg;
+	struct child	*d = arg;
 	struct pollfd	 pfd[2];
 	char		 buf[16384];
 	ssize_t		 n;
@@ -323,7 +323,7 @@ daemon_reader(void *arg)
  * own.
  */
 static void
-daemon_child(const struct spawn_opts *o, int out, int err,
+child_exec(const struct spawn_opts *o, int out, int err,
     spawn_setup_fn *setup, void *arg, const char *const *argv)
 {
 	static const char msg[] = "harness: cannot exec the program\n";
@@ -360,10 +360,10 @@ daemon_child(const struct spawn_opts *o, int out, int err,
  * name).  Whatever it cannot do is the test's end: bail out.
  */
 void
-daemon_spawn(struct daemon *d, const struct spawn_opts *o,
+child_spawn(struct child *d, const struct spawn_opts *o,
     const char *const *args)
 {
-	daemon_spawn_setup(d, o, NULL, NULL, NULL, args);
+	child_spawn_setup(d, o, NULL, NULL, NULL, args);
 }
 
 /*
@@ -374,7 +374,7 @@ daemon_spawn(struct daemon *d, const struct spawn_opts *o,
  * would hand over.  setup must not return on failure: _exit(127).
  */
 void
-daemon_spawn_setup(struct daemon *d, const struct spawn_opts *o,
+child_spawn_setup(struct child *d, const struct spawn_opts *o,
     const char *const *prefix, spawn_setup_fn *setup, void *arg,
     const char *const *args)
 {
@@ -400,10 +400,10 @@ daemon_spawn_setup(struct daemon *d, const struct spawn_opts *o,
 
 /*
  * Start argv, named name in messages, with its output captured; see
- * daemon_spawn_setup() for o, setup and arg.
+ * child_spawn_setup() for o, setup and arg.
  */
 static void
-spawn_argv(struct daemon *d, const char *name, const struct spawn_opts *o,
+spawn_argv(struct child *d, const char *name, const struct spawn_opts *o,
     spawn_setup_fn *setup, void *arg, const char *const *argv)
 {
 	pthread_condattr_t	 ca;
@@ -431,7 +431,7 @@ spawn_argv(struct daemon *d, const char *name, const struct spawn_opts *o,
 	case -1:
 		bail("fork: %s", strerror(errno));
 	case 0:
-		daemon_child(o, out[1], err[1], setup, arg, argv);
+		child_exec(o, out[1], err[1], setup, arg, argv);
 	default:
 		break;
 	}
@@ -440,13 +440,13 @@ spawn_argv(struct daemon *d, const char *name, const struct spawn_opts *o,
 	close(err[1]);
 	d->d_fds[0] = out[0];
 	d->d_fds[1] = err[0];
-	if ((errno = pthread_create(&d->d_reader, NULL, daemon_reader, d)) != 0)
+	if ((errno = pthread_create(&d->d_reader, NULL, child_reader, d)) != 0)
 		bail("pthread_create: %s", strerror(errno));
 }
 
 /* Collect the variadic arguments and spawn. */
 static void
-daemon_vspawn(struct daemon *d, const struct spawn_opts *o, va_list ap)
+child_vspawn(struct child *d, const struct spawn_opts *o, va_list ap)
 {
 	const char	*args[ARGV_MAX + 1];
 	int		 n = 0;
@@ -454,7 +454,7 @@ daemon_vspawn(struct daemon *d, const struct spawn_opts *o, va_list ap)
 	while ((args[n] = va_arg(ap, const char *)) != NULL)
 		if (++n == ARGV_MAX)
 			bail("too many arguments for echod");
-	daemon_spawn(d, o, args);
+	child_spawn(d, o, args);
 }
 
 /*
@@ -462,47 +462,47 @@ daemon_vspawn(struct daemon *d, const struct spawn_opts *o, va_list ap)
  * has said where it listens.  Returns 0, or -1 with its log shown.
  */
 int
-daemon_start(struct daemon *d, const struct spawn_opts *o, ...)
+child_start(struct child *d, const struct spawn_opts *o, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, o);
-	daemon_vspawn(d, o, ap);
+	child_vspawn(d, o, ap);
 	va_end(ap);
-	return (daemon_wait_ready(d));
+	return (child_wait_ready(d));
 }
 
 /*
  * Run echod to completion (for flags that make it exit).  Returns its
- * exit status as daemon_wait() does; its output is in d_out and d_err.
+ * exit status as child_wait() does; its output is in d_out and d_err.
  */
 int
-daemon_run(struct daemon *d, const struct spawn_opts *o, ...)
+child_run(struct child *d, const struct spawn_opts *o, ...)
 {
 	va_list	 ap;
 
 	va_start(ap, o);
-	daemon_vspawn(d, o, ap);
+	child_vspawn(d, o, ap);
 	va_end(ap);
-	return (daemon_wait(d, tmo(READY_SEC)));
+	return (child_wait(d, tmo(READY_SEC)));
 }
 
 /*
  * Run a program other than echod, never under the wrapper: argv[0] is
  * its path.  It ends by itself or is killed after secs.  Returns its exit
- * status as daemon_wait() does; its output is in d_out and d_err, and
- * daemon_free() releases it.
+ * status as child_wait() does; its output is in d_out and d_err, and
+ * child_free() releases it.
  */
 int
-prog_run(struct daemon *d, double secs, const char *const *argv)
+prog_run(struct child *d, double secs, const char *const *argv)
 {
 	spawn_argv(d, argv[0], NULL, NULL, NULL, argv);
-	return (daemon_wait(d, secs));
+	return (child_wait(d, secs));
 }
 
 /* Bytes logged so far: an offset to search from for what comes next. */
 size_t
-daemon_log_len(struct daemon *d)
+child_log_len(struct child *d)
 {
 	size_t	 len;
 
@@ -517,7 +517,7 @@ daemon_log_len(struct daemon *d)
  * the offset where it starts, or -1.
  */
 long
-daemon_log_wait(struct daemon *d, size_t from, const char *needle,
+child_log_wait(struct child *d, size_t from, const char *needle,
     double secs)
 {
 	struct timespec	 ts;
@@ -546,7 +546,7 @@ daemon_log_wait(struct daemon *d, size_t from, const char *needle,
 
 /* Occurrences of needle in the log at or after offset from. */
 size_t
-daemon_log_count(struct daemon *d, size_t from, const char *needle)
+child_log_count(struct child *d, size_t from, const char *needle)
 {
 	const char	*p;
 	size_t		 n = 0;
@@ -566,12 +566,12 @@ daemon_log_count(struct daemon *d, size_t from, const char *needle)
  * Returns its length, or 0 if it never ended.
  */
 size_t
-daemon_log_line(struct daemon *d, size_t at, char *line, size_t size)
+child_log_line(struct child *d, size_t at, char *line, size_t size)
 {
 	long	 eol;
 	size_t	 len;
 
-	if ((eol = daemon_log_wait(d, at, "\n", tmo(STATS_SEC))) == -1)
+	if ((eol = child_log_wait(d, at, "\n", tmo(STATS_SEC))) == -1)
 		return (0);
 	len = (size_t)eol - at;
 	if (len >= size)
@@ -588,29 +588,29 @@ daemon_log_line(struct daemon *d, size_t at, char *line, size_t size)
  * before it.  Returns 0, or -1 with the log shown.
  */
 int
-daemon_wait_ready(struct daemon *d)
+child_wait_ready(struct child *d)
 {
 	char	 line[512];
 	char	*colon;
 	long	 ready, at;
 	size_t	 from = 0;
 
-	ready = daemon_log_wait(d, 0, " ready: ", tmo(READY_SEC));
+	ready = child_log_wait(d, 0, " ready: ", tmo(READY_SEC));
 	if (ready == -1) {
 		diag("echod did not get ready; its log:");
-		daemon_diag(d);
+		child_diag(d);
 		return (-1);
 	}
-	while ((at = daemon_log_wait(d, from, "listening on ", 0)) != -1 &&
-	    at < ready && d->d_nports < DAEMON_PORTS_MAX) {
-		daemon_log_line(d, (size_t)at, line, sizeof(line));
+	while ((at = child_log_wait(d, from, "listening on ", 0)) != -1 &&
+	    at < ready && d->d_nports < CHILD_PORTS_MAX) {
+		child_log_line(d, (size_t)at, line, sizeof(line));
 		if ((colon = strrchr(line, ':')) != NULL)
 			d->d_ports[d->d_nports++] = atoi(colon + 1);
 		from = (size_t)at + 1;
 	}
 	if (d->d_nports == 0 || d->d_ports[0] <= 0) {
 		diag("echod said where it listens in no form understood:");
-		daemon_diag(d);
+		child_diag(d);
 		return (-1);
 	}
 	d->d_port = d->d_ports[0];
@@ -622,17 +622,17 @@ daemon_wait_ready(struct daemon *d)
  * came or it could not be parsed.
  */
 int
-daemon_stats(struct daemon *d, struct echod_stats *st)
+child_stats(struct child *d, struct echod_stats *st)
 {
 	char	 line[512];
-	size_t	 from = daemon_log_len(d);
+	size_t	 from = child_log_len(d);
 	long	 at;
 
 	if (d->d_pid == -1 || kill(d->d_pid, SIGUSR1) == -1)
 		return (-1);
-	if ((at = daemon_log_wait(d, from, "echod: stats: ",
+	if ((at = child_log_wait(d, from, "echod: stats: ",
 	    tmo(STATS_SEC))) == -1 ||
-	    daemon_log_line(d, (size_t)at, line, sizeof(line)) == 0)
+	    child_log_line(d, (size_t)at, line, sizeof(line)) == 0)
 		return (-1);
 	if (sscanf(line, "echod: stats: accepted=%" SCNu64 " active=%" SCNu64
 	    " rejected=%" SCNu64 " idle_closed=%" SCNu64
@@ -667,7 +667,7 @@ stats_queued(const struct echod_stats *st)
  * either way st holds the last counters read.
  */
 int
-daemon_wait_stat(struct daemon *d, struct echod_stats *st, size_t field,
+child_wait_stat(struct child *d, struct echod_stats *st, size_t field,
     const char *op, uint64_t value, double secs)
 {
 	double		 end = now() + secs;
@@ -675,7 +675,7 @@ daemon_wait_stat(struct daemon *d, struct echod_stats *st, size_t field,
 
 	memset(st, 0, sizeof(*st));
 	for (;;) {
-		if (daemon_stats(d, st) == 0) {
+		if (child_stats(d, st) == 0) {
 			memcpy(&v, (char *)st + field, sizeof(v));
 			if (cmp_eval((v > value) - (v < value), op, 0))
 				return (0);
@@ -698,19 +698,19 @@ daemon_wait_stat(struct daemon *d, struct echod_stats *st, size_t field,
  * in echod, or 0 if it stopped reading.
  */
 uint64_t
-daemon_prime(struct daemon *d, struct xfer *x, size_t step)
+child_prime(struct child *d, struct xfer *x, size_t step)
 {
 	struct echod_stats	 st0, st;
 	uint64_t		 q, prev;
 	int			 streak = 0;
 
-	if (daemon_stats(d, &st0) == -1)
+	if (child_stats(d, &st0) == -1)
 		return (0);
 	prev = stats_queued(&st0);
 	while (streak < PRIME_STREAK && x->x_err == 0) {
 		x->x_total = x->x_sent + step;
 		xfer_fill(x, step, PRIME_BLOCKED_SEC);
-		if (daemon_wait_stat(d, &st, STAT(bytes_in), "==",
+		if (child_wait_stat(d, &st, STAT(bytes_in), "==",
 		    st0.bytes_in + x->x_sent, tmo(STATS_SEC)) == -1)
 			return (0);
 		q = stats_queued(&st);
@@ -724,7 +724,7 @@ daemon_prime(struct daemon *d, struct xfer *x, size_t step)
 
 /* The daemon's resident memory in KiB, or -1. */
 long
-daemon_rss_kb(struct daemon *d)
+child_rss_kb(struct child *d)
 {
 	char	 path[64], line[256];
 	FILE	*fp;
@@ -742,7 +742,7 @@ daemon_rss_kb(struct daemon *d)
 
 /* The daemon's CPU time so far, user plus system, all threads; or -1. */
 double
-daemon_cpu_sec(struct daemon *d)
+child_cpu_sec(struct child *d)
 {
 	char			 path[64], buf[1024];
 	unsigned long long	 utime, stime;
@@ -796,7 +796,7 @@ proc_listen_port(const char *path, const unsigned long *inodes,
  * not to log it (-q).  Polls for up to secs; returns the port or -1.
  */
 int
-daemon_listen_port_proc(struct daemon *d, double secs)
+child_listen_port_proc(struct child *d, double secs)
 {
 	unsigned long	 inodes[INODES_MAX];
 	char		 path[64], link[64];
@@ -838,7 +838,7 @@ daemon_listen_port_proc(struct daemon *d, double secs)
  * at the deadline (it is then killed).
  */
 int
-daemon_wait(struct daemon *d, double secs)
+child_wait(struct child *d, double secs)
 {
 	double	 end = now() + secs;
 	pid_t	 r;
@@ -876,31 +876,31 @@ daemon_wait(struct daemon *d, double secs)
 	return (d->d_status);
 }
 
-/* SIGTERM, then daemon_wait(). */
+/* SIGTERM, then child_wait(). */
 int
-daemon_stop(struct daemon *d, double secs)
+child_stop(struct child *d, double secs)
 {
 	if (d->d_pid != -1)
 		kill(d->d_pid, SIGTERM);
-	return (daemon_wait(d, secs));
+	return (child_wait(d, secs));
 }
 
 /* End of a test's daemon: its log if anything failed, then release it. */
 void
-daemon_done(struct daemon *d)
+child_done(struct child *d)
 {
 	if (tap_failed())
-		daemon_diag(d);
-	daemon_free(d);
+		child_diag(d);
+	child_free(d);
 }
 
 /* Kill the daemon if it still runs and release everything. */
 void
-daemon_free(struct daemon *d)
+child_free(struct child *d)
 {
 	if (d->d_pid != -1) {
 		kill(d->d_pid, SIGKILL);
-		daemon_wait(d, tmo(READY_SEC));
+		child_wait(d, tmo(READY_SEC));
 	}
 	if (d->d_fds[0] != -1)
 		close(d->d_fds[0]);
@@ -917,7 +917,7 @@ daemon_free(struct daemon *d)
 
 /* Show the end of the daemon's log as TAP comments. */
 void
-daemon_diag(struct daemon *d)
+child_diag(struct child *d)
 {
 	const char	*p, *eol;
 	size_t		 start = 0;

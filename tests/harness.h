@@ -17,7 +17,7 @@
 #include "tap.h"
 
 /* Most listening lines remembered from one daemon's start-up. */
-#define DAEMON_PORTS_MAX	8
+#define CHILD_PORTS_MAX	8
 
 /* The counters of one "stats:" line. */
 struct echod_stats {
@@ -32,7 +32,7 @@ struct echod_stats {
 	uint64_t	 accept_pauses;
 };
 
-/* Names a counter for daemon_wait_stat(). */
+/* Names a counter for child_wait_stat(). */
 #define STAT(field)	offsetof(struct echod_stats, field)
 
 /* Output of a child collected by the reader thread. */
@@ -48,15 +48,15 @@ struct spawn_opts {
 	int		 so_nobody;	/* as uid 65534; exit 127 if it can't */
 };
 
-/* Prepares a child for daemon_spawn_setup(), just before exec. */
+/* Prepares a child for child_spawn_setup(), just before exec. */
 typedef void	 spawn_setup_fn(void *);
 
 /* One running (or finished) echod, or another program (prog_run()). */
-struct daemon {
+struct child {
 	const char	*d_name;	/* for messages */
 	pid_t		 d_pid;		/* -1 once reaped */
-	int		 d_status;	/* see daemon_wait() */
-	int		 d_ports[DAEMON_PORTS_MAX];	/* "listening on" */
+	int		 d_status;	/* see child_wait() */
+	int		 d_ports[CHILD_PORTS_MAX];	/* "listening on" */
 	int		 d_nports;
 	int		 d_port;	/* the first of them */
 	int		 d_fds[2];	/* its stdout and stderr */
@@ -104,34 +104,34 @@ void		 harness_watch(pid_t, int);
 double		 tmo(double);
 double		 now(void);
 void		 pause_sec(double);
-void		 daemon_spawn(struct daemon *, const struct spawn_opts *,
+void		 child_spawn(struct child *, const struct spawn_opts *,
 		    const char *const *);
-void		 daemon_spawn_setup(struct daemon *, const struct spawn_opts *,
+void		 child_spawn_setup(struct child *, const struct spawn_opts *,
 		    const char *const *, spawn_setup_fn *, void *,
 		    const char *const *);
-int		 daemon_start(struct daemon *, const struct spawn_opts *, ...)
+int		 child_start(struct child *, const struct spawn_opts *, ...)
 		    __attribute__((__sentinel__));
-int		 daemon_run(struct daemon *, const struct spawn_opts *, ...)
+int		 child_run(struct child *, const struct spawn_opts *, ...)
 		    __attribute__((__sentinel__));
-int		 prog_run(struct daemon *, double, const char *const *);
-int		 daemon_wait_ready(struct daemon *);
-size_t		 daemon_log_len(struct daemon *);
-long		 daemon_log_wait(struct daemon *, size_t, const char *, double);
-size_t		 daemon_log_count(struct daemon *, size_t, const char *);
-size_t		 daemon_log_line(struct daemon *, size_t, char *, size_t);
-int		 daemon_stats(struct daemon *, struct echod_stats *);
+int		 prog_run(struct child *, double, const char *const *);
+int		 child_wait_ready(struct child *);
+size_t		 child_log_len(struct child *);
+long		 child_log_wait(struct child *, size_t, const char *, double);
+size_t		 child_log_count(struct child *, size_t, const char *);
+size_t		 child_log_line(struct child *, size_t, char *, size_t);
+int		 child_stats(struct child *, struct echod_stats *);
 uint64_t	 stats_queued(const struct echod_stats *);
-int		 daemon_wait_stat(struct daemon *, struct echod_stats *, size_t,
+int		 child_wait_stat(struct child *, struct echod_stats *, size_t,
 		    const char *, uint64_t, double);
-uint64_t	 daemon_prime(struct daemon *, struct xfer *, size_t);
-long		 daemon_rss_kb(struct daemon *);
-double		 daemon_cpu_sec(struct daemon *);
-int		 daemon_listen_port_proc(struct daemon *, double);
-int		 daemon_wait(struct daemon *, double);
-int		 daemon_stop(struct daemon *, double);
-void		 daemon_free(struct daemon *);
-void		 daemon_done(struct daemon *);
-void		 daemon_diag(struct daemon *);
+uint64_t	 child_prime(struct child *, struct xfer *, size_t);
+long		 child_rss_kb(struct child *);
+double		 child_cpu_sec(struct child *);
+int		 child_listen_port_proc(struct child *, double);
+int		 child_wait(struct child *, double);
+int		 child_stop(struct child *, double);
+void		 child_free(struct child *);
+void		 child_done(struct child *);
+void		 child_diag(struct child *);
 
 /* client.c */
 int		 client_bound(int *);

@@ -79,10 +79,10 @@
 
 static long	rss_base_kb;
 
-static void	warm_up(struct daemon *);
-static uint64_t	queue_settle(struct daemon *, uint64_t *);
-static void	fill_tiny(struct daemon *, struct xfer *);
-static void	test_unread(struct daemon *, const char *, size_t, uint64_t);
+static void	warm_up(struct child *);
+static uint64_t	queue_settle(struct child *, uint64_t *);
+static void	fill_tiny(struct child *, struct xfer *);
+static void	test_unread(struct child *, const char *, size_t, uint64_t);
 static void	test_stall(void);
 
 /*
@@ -90,7 +90,7 @@ static void	test_stall(void);
  * the baseline and only what a full queue costs is measured.
  */
 static void
-warm_up(struct daemon *d)
+warm_up(struct child *d)
 {
 	struct echod_stats	 st;
 	int			 fd;
@@ -100,9 +100,9 @@ warm_up(struct daemon *d)
 	if (!client_echo(fd, 1, 200000, tmo(10)))
 		bail("warm-up echo failed");
 	close(fd);
-	if (daemon_wait_stat(d, &st, STAT(active), "==", 0, tmo(10)) == -1)
+	if (child_wait_stat(d, &st, STAT(active), "==", 0, tmo(10)) == -1)
 		bail("warm-up connection not closed");
-	rss_base_kb = daemon_rss_kb(d);
+	rss_base_kb = child_rss_kb(d);
 	diag("RSS after start and one echo: %ld KiB", rss_base_kb);
 }
 
@@ -112,14 +112,14 @@ warm_up(struct daemon *d)
  * Returns the largest queue seen; *last gets the final one.
  */
 static uint64_t
-queue_settle(struct daemon *d, uint64_t *last)
+queue_settle(struct child *d, uint64_t *last)
 {
 	struct echod_stats	 st;
 	uint64_t		 q, max = 0, prev = UINT64_MAX;
 	double			 end = now() + tmo(SETTLE_SEC), same = now();
 
 	*last = 0;
-	while (now() < end && daemon_stats(d, &st) == 0) {
+	while (now() < end && child_stats(d, &st) == 0) {
 		q = stats_queued(&st);
 		if (q > max)
 			max = q;
@@ -142,12 +142,12 @@ queue_settle(struct daemon *d, uint64_t *last)
  * PACE_SEC apart, so that echod takes most of them in reads of their own.
  */
 static void
-fill_tiny(struct daemon *d, struct xfer *x)
+fill_tiny(struct child *d, struct xfer *x)
 {
 	uint64_t	 queued, before, i;
 	double		 t0 = now(), until;
 
-	queued = daemon_prime(d, x, PRIME_STEP);
+	queued = child_prime(d, x, PRIME_STEP);
 	for (i = 0; i < HIGH_WATER - queued && x->x_err == 0; i++) {
 		before = x->x_sent;
 		x->x_total = before + 1;
@@ -166,7 +166,7 @@ fill_tiny(struct daemon *d, struct xfer *x)
  * client reads at last, every byte comes back in order.
  */
 static void
-test_unread(struct daemon *d, const char *name, size_t seg, uint64_t limit)
+test_unread(struct child *d, const char *name, size_t seg, uint64_t limit)
 {
 	struct echod_stats	 st0, st;
 	struct xfer		 x;
@@ -174,7 +174,7 @@ test_unread(struct daemon *d, const char *name, size_t seg, uint64_t limit)
 	long			 rss;
 	int			 fd, one = 1;
 
-	if (daemon_stats(d, &st0) == -1)
+	if (child_stats(d, &st0) == -1)
 		bail("no stats");
 	if ((fd = client_connect_rcvbuf("127.0.0.1", d->d_port,
 	    CLIENT_RCVBUF)) == -1)
@@ -203,7 +203,7 @@ test_unread(struct daemon *d, const char *name, size_t seg, uint64_t limit)
 	if (harness_instrumented())
 		skip(1, "RSS is not echod's own under a wrapper or sanitizer");
 	else {
-		rss = daemon_rss_kb(d);
+		rss = child_rss_kb(d);
 		cmp_dbl((double)(rss - rss_base_kb), "<", RSS_GROWTH_MAX_KB,
 		    "%s: RSS grew %ld KiB (from %ld)", name,
 		    rss - rss_base_kb, rss_base_kb);
@@ -219,7 +219,7 @@ test_unread(struct daemon *d, const char *name, size_t seg, uint64_t limit)
 	ok(x.x_eof && x.x_err == 0, "%s: then EOF", name);
 	close(fd);
 
-	if (daemon_stats(d, &st) == -1)
+	if (child_stats(d, &st) == -1)
 		bail("no stats");
 	cmp_u64(st.bytes_in - st0.bytes_in, "==", sent, "%s: bytes_in grew "
 	    "by what was sent", name);
@@ -236,13 +236,13 @@ static void
 test_stall(void)
 {
 	struct echod_stats	 st;
-	struct daemon		 d;
+	struct child		 d;
 	struct xfer		 x;
 	double			 t0, secs;
 	int			 fd;
 	char			 want[64];
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--stall-timeout",
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--stall-timeout",
 	    "1", "--high-water", HIGH_WATER_ARG, "--low-water", LOW_WATER_ARG,
 	    NULL) == -1)
 		bail("echod did not start");
@@ -253,7 +253,7 @@ test_stall(void)
 	xfer_fill(&x, 64 * 1024, BLOCKED_SEC);
 	t0 = now();
 
-	is_int(daemon_wait_stat(&d, &st, STAT(stall_closed), "==", 1,
+	is_int(child_wait_stat(&d, &st, STAT(stall_closed), "==", 1,
 	    tmo(STALL_SEC + 2 * TICK_SEC + 2)), 0, "stall: stall_closed=1");
 	secs = now() - t0;
 	diag("stall: closed %.2fs after the client stopped", secs);
@@ -262,10 +262,10 @@ test_stall(void)
 	cmp_dbl(secs, "<=", tmo(STALL_SEC + TICK_SEC + 1),
 	    "stall: within the timeout and a tick");
 	cmp_u64(st.idle_closed, "==", 0, "stall: not counted as idle");
-	is_int(daemon_wait_stat(&d, &st, STAT(active), "==", 0, tmo(2)), 0,
+	is_int(child_wait_stat(&d, &st, STAT(active), "==", 0, tmo(2)), 0,
 	    "stall: active=0");
 	snprintf(want, sizeof(want), "unsent=%d: stall timeout\n", HIGH_WATER);
-	ok(daemon_log_wait(&d, 0, want, tmo(2)) != -1,
+	ok(child_log_wait(&d, 0, want, tmo(2)) != -1,
 	    "stall: logged with a full queue unsent");
 
 	/* The client sees its connection end, by EOF or reset. */
@@ -275,25 +275,25 @@ test_stall(void)
 	ok(x.x_eof || x.x_err == ECONNRESET, "stall: the client sees the end "
 	    "(%s)", x.x_eof ? "EOF" : x.x_err ? strerror(x.x_err) : "none");
 	close(fd);
-	is_int(daemon_stop(&d, tmo(10)), 0, "stall: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "stall: exit 0");
+	child_done(&d);
 }
 
 /* Bulk and tiny-segment clients on one daemon, then the stall timeout. */
 int
 main(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 
 	harness_init(WATCHDOG_SEC);
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", "--high-water",
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "--high-water",
 	    HIGH_WATER_ARG, "--low-water", LOW_WATER_ARG, NULL) == -1)
 		bail("echod did not start");
 	warm_up(&d);
 	test_unread(&d, "64k writes", 64 * 1024, FILL_MAX);
 	test_unread(&d, "1-byte segments", 1, TINY_SENDS);
-	is_int(daemon_stop(&d, tmo(10)), 0, "exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "exit 0");
+	child_done(&d);
 	test_stall();
 	return (tap_done());
 }

@@ -61,11 +61,11 @@ static void
 test_help(void)
 {
 	static const char *const flags[] = { "--help", "-h" };
-	struct daemon	 d;
+	struct child	 d;
 	size_t		 i;
 
 	for (i = 0; i < 2; i++) {
-		is_int(daemon_run(&d, NULL, flags[i], NULL), 0,
+		is_int(child_run(&d, NULL, flags[i], NULL), 0,
 		    "%s: exit 0", flags[i]);
 		like(d.d_out.cap_buf, "usage: echod", "%s: usage on stdout",
 		    flags[i]);
@@ -73,7 +73,7 @@ test_help(void)
 		    "flags", flags[i]);
 		is_int((long long)d.d_err.cap_len, 0, "%s: stderr empty",
 		    flags[i]);
-		daemon_free(&d);
+		child_free(&d);
 	}
 }
 
@@ -82,17 +82,17 @@ static void
 test_version(void)
 {
 	static const char *const flags[] = { "--version", "-V" };
-	struct daemon	 d;
+	struct child	 d;
 	size_t		 i;
 
 	for (i = 0; i < 2; i++) {
-		is_int(daemon_run(&d, NULL, flags[i], NULL), 0,
+		is_int(child_run(&d, NULL, flags[i], NULL), 0,
 		    "%s: exit 0", flags[i]);
 		ok(strcmp(d.d_out.cap_buf, "echod " PACKAGE_VERSION "\n") == 0,
 		    "%s: prints 'echod %s'", flags[i], PACKAGE_VERSION);
 		is_int((long long)d.d_err.cap_len, 0, "%s: stderr empty",
 		    flags[i]);
-		daemon_free(&d);
+		child_free(&d);
 	}
 }
 
@@ -144,7 +144,7 @@ test_usage_errors(void)
 		{ { "-l", "127.0.0.1:0", "stray" },
 		    "unexpected argument 'stray'" },
 	};
-	struct daemon	 d;
+	struct child	 d;
 	size_t		 i;
 	char		 name[64];
 
@@ -153,7 +153,7 @@ test_usage_errors(void)
 
 		snprintf(name, sizeof(name), "%s %s", a[2] ? a[2] : a[0],
 		    a[2] ? (a[3] ? a[3] : "") : a[1]);
-		is_int(daemon_run(&d, NULL, a[0], a[1], a[2], a[3], a[4], a[5],
+		is_int(child_run(&d, NULL, a[0], a[1], a[2], a[3], a[4], a[5],
 		    NULL), 2, "'%s': exit 2", name);
 		like(d.d_err.cap_buf, cases[i].msg, "'%s': problem named",
 		    name);
@@ -163,7 +163,7 @@ test_usage_errors(void)
 		    name);
 		is_int((long long)d.d_out.cap_len, 0, "'%s': stdout empty",
 		    name);
-		daemon_free(&d);
+		child_free(&d);
 	}
 }
 
@@ -171,7 +171,7 @@ test_usage_errors(void)
 static void
 test_in_use(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 	char		 addr[32], want[64];
 	int		 fd, port;
 
@@ -179,25 +179,25 @@ test_in_use(void)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 	snprintf(want, sizeof(want), "cannot listen on %s", addr);
 
-	is_int(daemon_run(&d, NULL, "-l", addr, NULL), 1,
+	is_int(child_run(&d, NULL, "-l", addr, NULL), 1,
 	    "address in use: exit 1");
 	like(d.d_err.cap_buf, want, "address in use: the address named");
 	like(d.d_err.cap_buf, "Address already in use",
 	    "address in use: the reason given");
 	unlike(d.d_err.cap_buf, " ready: ", "address in use: never ready");
-	daemon_free(&d);
+	child_free(&d);
 
-	is_int(daemon_run(&d, NULL, "-q", "-l", addr, NULL), 1,
+	is_int(child_run(&d, NULL, "-q", "-l", addr, NULL), 1,
 	    "address in use with -q: exit 1");
 	like(d.d_err.cap_buf, "Address already in use",
 	    "address in use with -q: the warning still shown");
-	daemon_free(&d);
+	child_free(&d);
 
 	/* The good address before it must not stay bound: exit, not run. */
-	is_int(daemon_run(&d, NULL, "-l", "127.0.0.1:0", "-l", addr, NULL), 1,
+	is_int(child_run(&d, NULL, "-l", "127.0.0.1:0", "-l", addr, NULL), 1,
 	    "second address in use: exit 1");
 	like(d.d_err.cap_buf, want, "second address in use: named");
-	daemon_free(&d);
+	child_free(&d);
 	close(fd);
 }
 
@@ -208,34 +208,34 @@ test_in_use(void)
 static void
 test_in_use_threads(void)
 {
-	struct daemon	 first, d;
+	struct child	 first, d;
 	char		 addr[32];
 
-	if (daemon_start(&first, NULL, "--threads", "2", "-l", "127.0.0.1:0",
+	if (child_start(&first, NULL, "--threads", "2", "-l", "127.0.0.1:0",
 	    NULL) == -1)
 		bail("echod --threads 2 did not start");
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", first.d_port);
-	is_int(daemon_run(&d, NULL, "--threads", "2", "-l", addr, NULL), 1,
+	is_int(child_run(&d, NULL, "--threads", "2", "-l", addr, NULL), 1,
 	    "second echod, both --threads 2: exit 1");
 	like(d.d_err.cap_buf, "Address already in use",
 	    "second echod, both --threads 2: address in use");
-	daemon_free(&d);
-	is_int(daemon_stop(&first, tmo(10)), 0, "first echod: exit 0");
-	daemon_free(&first);
+	child_free(&d);
+	is_int(child_stop(&first, tmo(10)), 0, "first echod: exit 0");
+	child_free(&first);
 }
 
 /* A host name that does not resolve: exit 1 naming it. */
 static void
 test_unknown_host(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 
-	is_int(daemon_run(&d, NULL, "-l", NO_SUCH_HOST ":7007", NULL), 1,
+	is_int(child_run(&d, NULL, "-l", NO_SUCH_HOST ":7007", NULL), 1,
 	    "unknown host: exit 1");
 	like(d.d_err.cap_buf, "cannot listen on '" NO_SUCH_HOST ":7007'",
 	    "unknown host: named");
 	unlike(d.d_err.cap_buf, "listening on", "unknown host: nothing bound");
-	daemon_free(&d);
+	child_free(&d);
 }
 
 /*
@@ -246,7 +246,7 @@ static void
 test_privileged(void)
 {
 	struct spawn_opts	 o = { 0, 1 };
-	struct daemon		 d;
+	struct child		 d;
 	FILE			*fp;
 	int			 start = -1, status;
 
@@ -261,10 +261,10 @@ test_privileged(void)
 		    atoi(PRIVILEGED_PORT) + 1, start);
 		return;
 	}
-	status = daemon_run(&d, &o, "-l", "127.0.0.1:" PRIVILEGED_PORT, NULL);
+	status = child_run(&d, &o, "-l", "127.0.0.1:" PRIVILEGED_PORT, NULL);
 	if (status == 127) {
 		skip(3, "nobody (uid 65534) cannot run %s", getenv("ECHOD"));
-		daemon_free(&d);
+		child_free(&d);
 		return;
 	}
 	is_int(status, 1, "port %s as nobody: exit 1", PRIVILEGED_PORT);
@@ -274,7 +274,7 @@ test_privileged(void)
 	like(d.d_err.cap_buf, "ports below 1024 need root or "
 	    "CAP_NET_BIND_SERVICE", "port %s as nobody: the hint",
 	    PRIVILEGED_PORT);
-	daemon_free(&d);
+	child_free(&d);
 }
 
 /*
@@ -284,25 +284,25 @@ test_privileged(void)
 static void
 test_port_zero(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 	struct rlimit	 rl;
 	char		 want[64], line[256];
 	long		 cap = -1;
 	long		 at;
 	int		 fd;
 
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", NULL) == -1)
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", NULL) == -1)
 		bail("echod did not start");
 	ok(d.d_port > 0 && d.d_port < 65536, "port 0: bound to port %d",
 	    d.d_port);
 	snprintf(want, sizeof(want), "echod: listening on 127.0.0.1:%d\n",
 	    d.d_port);
-	ok(daemon_log_wait(&d, 0, want, 0) == 0, "port 0: listening line is "
+	ok(child_log_wait(&d, 0, want, 0) == 0, "port 0: listening line is "
 	    "the first line");
-	at = daemon_log_wait(&d, 0, "echod: echod " PACKAGE_VERSION
+	at = child_log_wait(&d, 0, "echod: echod " PACKAGE_VERSION
 	    " ready: 1 thread, at most ", 0);
 	ok(at > 0, "port 0: ready line with version and thread count");
-	if (at > 0 && daemon_log_line(&d, (size_t)at, line, sizeof(line)) > 0)
+	if (at > 0 && child_log_line(&d, (size_t)at, line, sizeof(line)) > 0)
 		sscanf(line, "echod: echod " PACKAGE_VERSION " ready: 1 "
 		    "thread, at most %ld connections", &cap);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
@@ -319,8 +319,8 @@ test_port_zero(void)
 	    "port 0: 1000 bytes echoed");
 	if (fd != -1)
 		close(fd);
-	is_int(daemon_stop(&d, tmo(10)), 0, "port 0: exit 0 on SIGTERM");
-	daemon_free(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "port 0: exit 0 on SIGTERM");
+	child_free(&d);
 }
 
 /* -c and --threads show in the ready line; a lower limit lowers the cap. */
@@ -328,38 +328,38 @@ static void
 test_cap(void)
 {
 	struct spawn_opts	 o = { 1000, 0 };
-	struct daemon		 d;
+	struct child		 d;
 	char			 line[256];
 	long			 cap = -1, at;
 
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", "-c", "5",
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "-c", "5",
 	    "--threads", "3", NULL) == -1)
 		bail("echod did not start");
-	ok(daemon_log_wait(&d, 0, " ready: 3 threads, at most 5 connections\n",
+	ok(child_log_wait(&d, 0, " ready: 3 threads, at most 5 connections\n",
 	    0) != -1, "-c 5 --threads 3: in the ready line");
-	is_int(daemon_stop(&d, tmo(10)), 0, "-c 5 --threads 3: exit 0");
-	daemon_free(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "-c 5 --threads 3: exit 0");
+	child_free(&d);
 
 	if (harness_wrapped()) {
 		skip(2, "the wrapper keeps descriptors of its own");
 		return;
 	}
-	if (daemon_start(&d, &o, "-l", "127.0.0.1:0", NULL) == -1)
+	if (child_start(&d, &o, "-l", "127.0.0.1:0", NULL) == -1)
 		bail("echod did not start");
-	at = daemon_log_wait(&d, 0, " ready: 1 thread, at most ", 0);
-	if (at > 0 && daemon_log_line(&d, (size_t)at, line, sizeof(line)) > 0)
+	at = child_log_wait(&d, 0, " ready: 1 thread, at most ", 0);
+	if (at > 0 && child_log_line(&d, (size_t)at, line, sizeof(line)) > 0)
 		sscanf(line, " ready: 1 thread, at most %ld", &cap);
 	ok(cap <= 1000 - 64 && cap >= 1000 - 64 - RESERVE_EXTRA_MAX,
 	    "descriptor limit 1000: cap %ld", cap);
-	is_int(daemon_stop(&d, tmo(10)), 0, "descriptor limit 1000: exit 0");
-	daemon_free(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "descriptor limit 1000: exit 0");
+	child_free(&d);
 }
 
 /* [::1]:0 is printed in brackets and answers over IPv6. */
 static void
 test_ipv6(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 	char		 want[64];
 	int		 fd;
 
@@ -367,29 +367,29 @@ test_ipv6(void)
 		skip(3, "no IPv6 loopback here");
 		return;
 	}
-	if (daemon_start(&d, NULL, "-l", "[::1]:0", NULL) == -1)
+	if (child_start(&d, NULL, "-l", "[::1]:0", NULL) == -1)
 		bail("echod did not start on [::1]");
 	snprintf(want, sizeof(want), "echod: listening on [::1]:%d\n",
 	    d.d_port);
-	ok(d.d_port > 0 && daemon_log_wait(&d, 0, want, 0) != -1,
+	ok(d.d_port > 0 && child_log_wait(&d, 0, want, 0) != -1,
 	    "[::1]:0: listening on [::1]:%d", d.d_port);
 	fd = client_connect_to("::1", d.d_port);
 	ok(fd != -1 && client_echo(fd, 2, 5000, tmo(5)),
 	    "[::1]:0: 5000 bytes echoed over IPv6");
 	if (fd != -1)
 		close(fd);
-	is_int(daemon_stop(&d, tmo(10)), 0, "[::1]:0: exit 0");
-	daemon_free(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "[::1]:0: exit 0");
+	child_free(&d);
 }
 
 /* Two --listen: two lines, two ports, both answer. */
 static void
 test_two_addresses(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 	int		 i, fd;
 
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", "-l", "127.0.0.1:0",
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "-l", "127.0.0.1:0",
 	    NULL) == -1)
 		bail("echod did not start");
 	is_int(d.d_nports, 2, "two -l: two listening lines");
@@ -403,8 +403,8 @@ test_two_addresses(void)
 		if (fd != -1)
 			close(fd);
 	}
-	is_int(daemon_stop(&d, tmo(10)), 0, "two -l: exit 0");
-	daemon_free(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "two -l: exit 0");
+	child_free(&d);
 }
 
 /*
@@ -414,12 +414,12 @@ test_two_addresses(void)
 static void
 test_quiet(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 	const char	*args[] = { "-q", "-l", "127.0.0.1:0", NULL };
 	int		 port, fd;
 
-	daemon_spawn(&d, NULL, args);
-	port = daemon_listen_port_proc(&d, tmo(10));
+	child_spawn(&d, NULL, args);
+	port = child_listen_port_proc(&d, tmo(10));
 	ok(port > 0, "-q: listening (port %d, found in /proc)", port);
 	fd = port > 0 ? client_connect(port) : -1;
 	ok(fd != -1 && client_echo(fd, 5, 2000, tmo(5)),
@@ -427,18 +427,18 @@ test_quiet(void)
 	if (fd != -1)
 		close(fd);
 	kill(d.d_pid, SIGUSR1);
-	is_int(daemon_stop(&d, tmo(10)), 0, "-q: exit 0 on SIGTERM");
+	is_int(child_stop(&d, tmo(10)), 0, "-q: exit 0 on SIGTERM");
 	is_int((long long)d.d_err.cap_len, 0, "-q: nothing logged at all");
 	if (d.d_err.cap_len != 0)
-		daemon_diag(&d);
-	daemon_free(&d);
+		child_diag(&d);
+	child_free(&d);
 }
 
 /* -v: one line per closed connection, with its peer, bytes and reason. */
 static void
 test_verbose(void)
 {
-	struct daemon		 d;
+	struct child		 d;
 	struct sockaddr_in	 sin;
 	socklen_t		 len = sizeof(sin);
 	unsigned long long	 in = 0, out = 0, unsent = 1;
@@ -447,7 +447,7 @@ test_verbose(void)
 	long			 at;
 	int			 fd;
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", NULL) == -1)
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", NULL) == -1)
 		bail("echod did not start");
 	if ((fd = client_connect(d.d_port)) == -1)
 		bail("connect: %s", strerror(errno));
@@ -456,10 +456,10 @@ test_verbose(void)
 	close(fd);
 	snprintf(want, sizeof(want), "echod: close 127.0.0.1:%u after ",
 	    ntohs(sin.sin_port));
-	at = daemon_log_wait(&d, 0, want, tmo(5));
+	at = child_log_wait(&d, 0, want, tmo(5));
 	ok(at != -1, "-v: a close line for the client's port %u",
 	    ntohs(sin.sin_port));
-	if (at != -1 && daemon_log_line(&d, (size_t)at, line, sizeof(line)) > 0)
+	if (at != -1 && child_log_line(&d, (size_t)at, line, sizeof(line)) > 0)
 		sscanf(line + strlen(want), "%u.%3us: in=%llu out=%llu "
 		    "unsent=%llu: %31[^\n]", &secs, &msecs, &in, &out, &unsent,
 		    reason);
@@ -467,8 +467,8 @@ test_verbose(void)
 	cmp_u64(out, "==", 12345, "-v: out= the bytes echoed");
 	cmp_u64(unsent, "==", 0, "-v: nothing unsent");
 	ok(strcmp(reason, "eof") == 0, "-v: reason 'eof' (got '%s')", reason);
-	is_int(daemon_stop(&d, tmo(10)), 0, "-v: exit 0");
-	daemon_free(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "-v: exit 0");
+	child_free(&d);
 }
 
 /* Each part starts its own echod; none depends on another. */

@@ -47,17 +47,17 @@
 #define SHORT_ECHOES	20
 #define SHORT_RTT_MAX	0.5
 
-static uint64_t	test_all_bytes(struct daemon *);
-static uint64_t	test_nuls(struct daemon *);
-static void	test_zero_bytes(struct daemon *);
-static uint64_t	test_bulk(struct daemon *);
-static uint64_t	test_many(struct daemon *);
+static uint64_t	test_all_bytes(struct child *);
+static uint64_t	test_nuls(struct child *);
+static void	test_zero_bytes(struct child *);
+static uint64_t	test_bulk(struct child *);
+static uint64_t	test_many(struct child *);
 static void	run(int);
 static void	test_fair(void);
 
 /* Every byte value 0..255, in order, several times: each comes back. */
 static uint64_t
-test_all_bytes(struct daemon *d)
+test_all_bytes(struct child *d)
 {
 	uint8_t		 buf[256 * ALL_BYTES_ROUNDS];
 	struct xfer	 x;
@@ -82,7 +82,7 @@ test_all_bytes(struct daemon *d)
 
 /* A run of NUL bytes is data like any other. */
 static uint64_t
-test_nuls(struct daemon *d)
+test_nuls(struct child *d)
 {
 	static const uint8_t	 zeros[NULS];
 	struct xfer		 x;
@@ -103,7 +103,7 @@ test_nuls(struct daemon *d)
 
 /* Connect and shut down at once: EOF, and not a byte back. */
 static void
-test_zero_bytes(struct daemon *d)
+test_zero_bytes(struct child *d)
 {
 	struct xfer	 x;
 	int		 fd;
@@ -121,7 +121,7 @@ test_zero_bytes(struct daemon *d)
 
 /* One connection carries BULK_BYTES, read while written; every byte checked. */
 static uint64_t
-test_bulk(struct daemon *d)
+test_bulk(struct child *d)
 {
 	uint64_t	 total = BULK_BYTES;
 	struct xfer	 x;
@@ -153,7 +153,7 @@ test_bulk(struct daemon *d)
  * own length; the counters see them all, then none.
  */
 static uint64_t
-test_many(struct daemon *d)
+test_many(struct child *d)
 {
 	size_t			 n = NCONNS;
 	struct echod_stats	 st;
@@ -170,7 +170,7 @@ test_many(struct daemon *d)
 		/* Lengths 1..MSG_MAX, seeds distinct per connection. */
 		xfer_init(&xs[i], fd, 1000 + i, 1 + (i * 7919) % MSG_MAX);
 	}
-	is_int(daemon_wait_stat(d, &st, STAT(active), "==", n, tmo(20)), 0,
+	is_int(child_wait_stat(d, &st, STAT(active), "==", n, tmo(20)), 0,
 	    "%zu connections: all accepted", n);
 	cmp_u64(st.active, "==", n, "%zu connections: active=%zu", n, n);
 	xfer_run(xs, n, tmo(30));
@@ -185,7 +185,7 @@ test_many(struct daemon *d)
 	for (i = 0; i < n; i++)
 		close(xs[i].x_fd);
 	free(xs);
-	is_int(daemon_wait_stat(d, &st, STAT(active), "==", 0, tmo(20)), 0,
+	is_int(child_wait_stat(d, &st, STAT(active), "==", 0, tmo(20)), 0,
 	    "%zu connections closed: active back to 0", n);
 	return (sent);
 }
@@ -195,13 +195,13 @@ static void
 run(int threads)
 {
 	struct echod_stats	 st;
-	struct daemon		 d;
+	struct child		 d;
 	uint64_t		 sent = 0;
 	char			 nthreads[16];
 
 	snprintf(nthreads, sizeof(nthreads), "%d", threads);
 	diag("--threads %d", threads);
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", "--threads", nthreads,
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "--threads", nthreads,
 	    NULL) == -1)
 		bail("echod did not start");
 	sent += test_all_bytes(&d);
@@ -210,7 +210,7 @@ run(int threads)
 	sent += test_bulk(&d);
 	sent += test_many(&d);
 
-	if (daemon_stats(&d, &st) == -1)
+	if (child_stats(&d, &st) == -1)
 		bail("no stats from echod");
 	cmp_u64(st.bytes_in, "==", sent, "threads %d: bytes_in is every byte "
 	    "sent (%llu)", threads, (unsigned long long)sent);
@@ -222,8 +222,8 @@ run(int threads)
 	cmp_u64(st.rejected + st.idle_closed + st.stall_closed +
 	    st.accept_errors, "==", 0, "threads %d: nothing rejected, "
 	    "timed out or failed", threads);
-	is_int(daemon_stop(&d, tmo(10)), 0, "threads %d: exit 0", threads);
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "threads %d: exit 0", threads);
+	child_done(&d);
 }
 
 /*
@@ -236,13 +236,13 @@ run(int threads)
 static void
 test_fair(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 	struct xfer	 x;
 	double		 t0, rtt, worst = 0;
 	pid_t		 pid;
 	int		 stream, fd, i, good = 0, status, overlapped;
 
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", NULL) == -1)
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", NULL) == -1)
 		bail("echod did not start");
 	if ((stream = client_connect(d.d_port)) == -1 ||
 	    (fd = client_connect(d.d_port)) == -1)
@@ -277,8 +277,8 @@ test_fair(void)
 	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "fair: the stream's bytes all came back right");
 	close(fd);
-	is_int(daemon_stop(&d, tmo(10)), 0, "fair: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "fair: exit 0");
+	child_done(&d);
 }
 
 /* The whole set with one event loop, then with two; then fairness. */

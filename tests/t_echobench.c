@@ -96,7 +96,7 @@ struct peer {
 
 /* One echobench run. */
 struct bench {
-	struct daemon	 b_proc;	/* its output is in here */
+	struct child	 b_proc;	/* its output is in here */
 	int		 b_status;	/* exit status; -1 if killed late */
 	double		 b_secs;	/* wall time from start to exit */
 	char		 b_last[LINE_MAX_LEN];	/* last line of stdout */
@@ -138,7 +138,7 @@ static void	run_clean(const struct clean_case *, const char *,
 		    const char *);
 static void	test_clean(const char *);
 static void	test_idle(const char *);
-static void	test_exact(struct daemon *, const char *);
+static void	test_exact(struct child *, const char *);
 static void	test_json(const char *);
 static void	test_ipv6(void);
 static void	test_broken(void);
@@ -189,9 +189,9 @@ bench_done(struct bench *b)
 	if (tap_failed() > b->b_fails) {
 		diag("echobench exit %d after %.2fs; last line: %s",
 		    b->b_status, b->b_secs, b->b_last);
-		daemon_diag(&b->b_proc);
+		child_diag(&b->b_proc);
 	}
-	daemon_free(&b->b_proc);
+	child_free(&b->b_proc);
 }
 
 /*
@@ -612,7 +612,7 @@ test_idle(const char *port)
  * echod's byte counters agree to the byte.
  */
 static void
-test_exact(struct daemon *d, const char *port)
+test_exact(struct child *d, const char *port)
 {
 	struct echod_stats	 st0, st;
 	struct bench		 b;
@@ -621,14 +621,14 @@ test_exact(struct daemon *d, const char *port)
 	snprintf(msgs, sizeof(msgs), "%d", EXACT_MSGS);
 	snprintf(name, sizeof(name), "-r %d", EXACT_MSGS);
 	snprintf(size, sizeof(size), "%d", EXACT_SIZE);
-	if (daemon_stats(d, &st0) == -1)
+	if (child_stats(d, &st0) == -1)
 		bail("no stats from echod");
 	bench_run(&b, "-r", msgs, "-s", size, "-c", EXACT_CONNS, "127.0.0.1",
 	    port, NULL);
 	check_clean(&b, "rr", name);
 	cmp_dbl(bench_value(&b, "msgs"), "==", EXACT_MSGS, "%s: msgs=%d",
 	    name, EXACT_MSGS);
-	if (daemon_stats(d, &st) == -1)
+	if (child_stats(d, &st) == -1)
 		bail("no stats from echod");
 	cmp_u64(st.bytes_in - st0.bytes_in, "==", EXACT_MSGS * EXACT_SIZE,
 	    "%s: echod read %d messages' bytes", name, EXACT_MSGS);
@@ -677,19 +677,19 @@ test_ipv6(void)
 {
 	static const struct clean_case	 v6 = { { BRIEF }, "rr", "::1",
 		{ { "established", "==", 2 } }, "server        ::1 port " };
-	struct daemon			 d;
+	struct child			 d;
 	char				 port[16];
 
 	if (!client_ipv6_loopback()) {
 		skip(8, "no IPv6 loopback here");
 		return;
 	}
-	if (daemon_start(&d, NULL, "-l", "[::1]:0", NULL) == -1)
+	if (child_start(&d, NULL, "-l", "[::1]:0", NULL) == -1)
 		bail("echod did not start on [::1]");
 	snprintf(port, sizeof(port), "%d", d.d_port);
 	run_clean(&v6, "::1", port);
-	is_int(daemon_stop(&d, tmo(10)), 0, "::1: echod exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "::1: echod exit 0");
+	child_done(&d);
 }
 
 /*
@@ -758,7 +758,7 @@ test_broken(void)
 int
 main(void)
 {
-	struct daemon	 d;
+	struct child	 d;
 	char		 port[16];
 
 	harness_init(WATCHDOG_SEC);
@@ -769,15 +769,15 @@ main(void)
 	test_help();
 	test_usage_errors();
 
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", NULL) == -1)
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", NULL) == -1)
 		bail("echod did not start");
 	snprintf(port, sizeof(port), "%d", d.d_port);
 	test_clean(port);
 	test_idle(port);
 	test_exact(&d, port);
 	test_json(port);
-	is_int(daemon_stop(&d, tmo(10)), 0, "echod: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "echod: exit 0");
+	child_done(&d);
 
 	test_ipv6();
 	test_broken();

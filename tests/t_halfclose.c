@@ -38,13 +38,13 @@
 /* How long the counters may take to show echod read it all (scaled). */
 #define SETTLE_SEC	5
 
-static void	test_sizes(struct daemon *, const char *);
-static void	test_queued_at_eof(struct daemon *, const char *, size_t);
+static void	test_sizes(struct child *, const char *);
+static void	test_queued_at_eof(struct child *, const char *, size_t);
 static void	run(const char *, const char *const *, size_t);
 
 /* Send N while reading, shut down, expect exactly N back and then EOF. */
 static void
-test_sizes(struct daemon *d, const char *cfg)
+test_sizes(struct child *d, const char *cfg)
 {
 	const uint64_t	 sizes[] = { 0, 1, 4095, 65536, (1 << 20) + 7, BIG };
 	struct xfer	 x;
@@ -78,7 +78,7 @@ test_sizes(struct daemon *d, const char *cfg)
  * echo unsent, and must still deliver every byte before closing.
  */
 static void
-test_queued_at_eof(struct daemon *d, const char *cfg, size_t high)
+test_queued_at_eof(struct child *d, const char *cfg, size_t high)
 {
 	struct echod_stats	 st0, st;
 	struct xfer		 x;
@@ -87,14 +87,14 @@ test_queued_at_eof(struct daemon *d, const char *cfg, size_t high)
 				    PRIME_STEP_MAX;
 	int			 fd;
 
-	if (daemon_stats(d, &st0) == -1)
+	if (child_stats(d, &st0) == -1)
 		bail("no stats");
 	if ((fd = client_connect_rcvbuf("127.0.0.1", d->d_port,
 	    CLIENT_RCVBUF)) == -1)
 		bail("connect: %s", strerror(errno));
 	xfer_init(&x, fd, 99, 0);
 	x.x_noread = 1;
-	queued = daemon_prime(d, &x, step);
+	queued = child_prime(d, &x, step);
 	cmp_u64(queued, ">", 0, "%s, queued at EOF: echo queued after "
 	    "priming", cfg);
 
@@ -106,11 +106,11 @@ test_queued_at_eof(struct daemon *d, const char *cfg, size_t high)
 	ok(x.x_shut_done && x.x_err == 0 && sent == x.x_total,
 	    "%s, queued at EOF: %llu bytes and FIN sent, none read", cfg,
 	    (unsigned long long)sent);
-	daemon_wait_stat(d, &st, STAT(bytes_in), "==", st0.bytes_in + sent,
+	child_wait_stat(d, &st, STAT(bytes_in), "==", st0.bytes_in + sent,
 	    tmo(SETTLE_SEC));
 	cmp_u64(st.bytes_in - st0.bytes_in, "==", sent,
 	    "%s, queued at EOF: echod read every byte", cfg);
-	if (daemon_stats(d, &st) == -1)
+	if (child_stats(d, &st) == -1)
 		bail("no stats");
 	cmp_u64(stats_queued(&st), ">", 0, "%s, queued at EOF: with %llu "
 	    "bytes of echo still queued", cfg,
@@ -131,19 +131,19 @@ static void
 run(const char *cfg, const char *const *extra, size_t high)
 {
 	const char	*args[16] = { "-l", "127.0.0.1:0" };
-	struct daemon	 d;
+	struct child	 d;
 	size_t		 n = 2;
 
 	while (*extra != NULL && n < sizeof(args) / sizeof(args[0]) - 1)
 		args[n++] = *extra++;
 	args[n] = NULL;
-	daemon_spawn(&d, NULL, args);
-	if (daemon_wait_ready(&d) == -1)
+	child_spawn(&d, NULL, args);
+	if (child_wait_ready(&d) == -1)
 		bail("echod did not start");
 	test_sizes(&d, cfg);
 	test_queued_at_eof(&d, cfg, high);
-	is_int(daemon_stop(&d, tmo(10)), 0, "%s: exit 0", cfg);
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "%s: exit 0", cfg);
+	child_done(&d);
 }
 
 /* Defaults, a 4k queue, and two threads. */

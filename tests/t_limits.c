@@ -95,10 +95,10 @@ static void
 test_cap(void)
 {
 	struct echod_stats	 st;
-	struct daemon		 d;
+	struct child		 d;
 	int			 fds[CAP], extra, i;
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "-c", "3",
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "-c", "3",
 	    NULL) == -1)
 		bail("echod did not start");
 	for (i = 0; i < CAP; i++) {
@@ -114,18 +114,18 @@ test_cap(void)
 		    CAP + i + 1);
 		close(extra);
 	}
-	is_int(daemon_wait_stat(&d, &st, STAT(rejected), "==", OVER_CAP,
+	is_int(child_wait_stat(&d, &st, STAT(rejected), "==", OVER_CAP,
 	    tmo(5)), 0, "cap: rejected=%d", OVER_CAP);
 	cmp_u64(st.accepted, "==", CAP, "cap: accepted=%d", CAP);
 	cmp_u64(st.active, "==", CAP, "cap: active=%d", CAP);
-	is_int((long long)daemon_log_count(&d, 0, "rejected a connection: "
+	is_int((long long)child_log_count(&d, 0, "rejected a connection: "
 	    "the cap of 3 is reached"), OVER_CAP, "cap: a line per rejection");
 	for (i = 0; i < CAP; i++)
 		ok(client_echo(fds[i], 10 + i, 100000, tmo(5)),
 		    "cap: client %d still echoes 100000 bytes", i + 1);
 
 	close(fds[0]);
-	is_int(daemon_wait_stat(&d, &st, STAT(active), "==", CAP - 1, tmo(5)),
+	is_int(child_wait_stat(&d, &st, STAT(active), "==", CAP - 1, tmo(5)),
 	    0, "cap: one closed, active=%d", CAP - 1);
 	if ((fds[0] = client_connect(d.d_port)) == -1)
 		bail("connect: %s", strerror(errno));
@@ -133,8 +133,8 @@ test_cap(void)
 	    "serves a new client");
 	for (i = 0; i < CAP; i++)
 		close(fds[i]);
-	is_int(daemon_stop(&d, tmo(10)), 0, "cap: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "cap: exit 0");
+	child_done(&d);
 }
 
 /*
@@ -172,19 +172,19 @@ static void
 test_backlog(void)
 {
 	struct xfer	 xs[BACKLOG_CLIENTS];
-	struct daemon	 d;
+	struct child	 d;
 	double		 end;
 	long		 queue;
 	int		 i, served = 0;
 
-	if (daemon_start(&d, NULL, "-l", "127.0.0.1:0", "--backlog", "2",
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "--backlog", "2",
 	    NULL) == -1)
 		bail("echod did not start");
 	if (listen_queue(d.d_port) == -1) {
 		skip(3, "no listening socket in "
 		    "/proc/net/tcp");
-		daemon_stop(&d, tmo(10));
-		daemon_done(&d);
+		child_stop(&d, tmo(10));
+		child_done(&d);
 		return;
 	}
 	kill(d.d_pid, SIGSTOP);
@@ -211,8 +211,8 @@ test_backlog(void)
 	}
 	is_int(served, BACKLOG_CLIENTS, "backlog: all %d served once echod "
 	    "runs again", BACKLOG_CLIENTS);
-	is_int(daemon_stop(&d, tmo(10)), 0, "backlog: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "backlog: exit 0");
+	child_done(&d);
 }
 
 /*
@@ -226,13 +226,13 @@ test_emfile(void)
 {
 	struct spawn_opts	 o = { EMFILE_NOFILE, 0 };
 	struct echod_stats	 st0, st;
-	struct daemon		 d;
+	struct child		 d;
 	double			 cpu0, cpu1, t0, t1;
 	size_t			 lines, mark;
 	char			 want[128];
 	int			 fds[EMFILE_CLIENTS], i, served, fd;
 
-	if (daemon_start(&d, &o, "-l", "127.0.0.1:0", "-c", "1000",
+	if (child_start(&d, &o, "-l", "127.0.0.1:0", "-c", "1000",
 	    NULL) == -1)
 		bail("echod did not start");
 	/*
@@ -240,12 +240,12 @@ test_emfile(void)
 	 * is closed; once its loop answers SIGUSR1, that descriptor is free
 	 * and the count of clients served stays put.
 	 */
-	if (daemon_stats(&d, &st0) == -1)
+	if (child_stats(&d, &st0) == -1)
 		bail("no stats");
 	for (i = 0; i < EMFILE_CLIENTS; i++)
 		if ((fds[i] = client_connect(d.d_port)) == -1)
 			bail("connect %d: %s", i, strerror(errno));
-	is_int(daemon_wait_stat(&d, &st0, STAT(accept_pauses), ">=", 1,
+	is_int(child_wait_stat(&d, &st0, STAT(accept_pauses), ">=", 1,
 	    tmo(5)), 0, "EMFILE: accepting paused");
 	served = (int)st0.accepted;
 	diag("EMFILE: %d of %d clients accepted before descriptors ran out",
@@ -254,7 +254,7 @@ test_emfile(void)
 	    "some waiting", served);
 	snprintf(want, sizeof(want), "echod: accept: Too many open files; "
 	    "pausing new connections for 1s with %d open\n", served);
-	ok(daemon_log_wait(&d, 0, want, tmo(2)) != -1,
+	ok(child_log_wait(&d, 0, want, tmo(2)) != -1,
 	    "EMFILE: the pause is logged with the %d connections open",
 	    served);
 	ok(served > 0 && served < EMFILE_CLIENTS &&
@@ -265,15 +265,15 @@ test_emfile(void)
 	    "EMFILE: served clients keep echoing");
 
 	/* The window: descriptors exhausted, nothing else going on. */
-	mark = daemon_log_len(&d);
-	cpu0 = daemon_cpu_sec(&d);
+	mark = child_log_len(&d);
+	cpu0 = child_cpu_sec(&d);
 	t0 = now();
 	pause_sec(CPU_WINDOW_SEC);
-	cpu1 = daemon_cpu_sec(&d);
+	cpu1 = child_cpu_sec(&d);
 	t1 = now();
-	if (daemon_stats(&d, &st) == -1)
+	if (child_stats(&d, &st) == -1)
 		bail("no stats");
-	lines = daemon_log_count(&d, mark, "accept: Too many open files");
+	lines = child_log_count(&d, mark, "accept: Too many open files");
 	diag("EMFILE: %.2fs CPU in %.2fs; %zu warnings, pauses %llu -> %llu, "
 	    "rejected %llu -> %llu", cpu1 - cpu0, t1 - t0, lines,
 	    (unsigned long long)st0.accept_pauses,
@@ -301,7 +301,7 @@ test_emfile(void)
 
 	for (i = 0; i < EMFILE_CLIENTS; i++)
 		close(fds[i]);
-	is_int(daemon_wait_stat(&d, &st, STAT(active), "==", 0,
+	is_int(child_wait_stat(&d, &st, STAT(active), "==", 0,
 	    tmo(ACCEPT_PAUSE_SEC + 5)), 0, "EMFILE: clients gone, active=0");
 	/*
 	 * valgrind keeps descriptors of its own below the limit, and when
@@ -318,8 +318,8 @@ test_emfile(void)
 		    "EMFILE: a new client is served again");
 		close(fd);
 	}
-	is_int(daemon_stop(&d, tmo(10)), 0, "EMFILE: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "EMFILE: exit 0");
+	child_done(&d);
 }
 
 /*
@@ -330,13 +330,13 @@ static void
 test_idle(void)
 {
 	struct echod_stats	 st;
-	struct daemon		 d;
+	struct child		 d;
 	struct xfer		 x;
 	double			 t0, secs, end;
 	char			 want[64];
 	int			 quiet, busy, seed = 0, echoes = 0, good = 0;
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--idle-timeout",
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--idle-timeout",
 	    "1", NULL) == -1)
 		bail("echod did not start");
 	if ((quiet = client_connect(d.d_port)) == -1 ||
@@ -361,11 +361,11 @@ test_idle(void)
 	cmp_dbl(secs, ">=", IDLE_SEC - 0.1, "idle: not before %ds", IDLE_SEC);
 	cmp_dbl(secs, "<=", tmo(IDLE_SEC + TICK_SEC + 1),
 	    "idle: within the timeout and a tick");
-	is_int(daemon_wait_stat(&d, &st, STAT(idle_closed), "==", 1, tmo(2)),
+	is_int(child_wait_stat(&d, &st, STAT(idle_closed), "==", 1, tmo(2)),
 	    0, "idle: idle_closed=1");
 	snprintf(want, sizeof(want), "127.0.0.1:%d after ",
 	    client_local_port(quiet));
-	ok(daemon_log_wait(&d, 0, want, 0) != -1 && daemon_log_wait(&d, 0,
+	ok(child_log_wait(&d, 0, want, 0) != -1 && child_log_wait(&d, 0,
 	    "unsent=0: idle timeout\n", 0) != -1, "idle: logged as idle "
 	    "timeout");
 
@@ -378,15 +378,15 @@ test_idle(void)
 	}
 	is_int(good, echoes, "idle: the trickling client got all %d echoes",
 	    echoes);
-	if (daemon_stats(&d, &st) == -1)
+	if (child_stats(&d, &st) == -1)
 		bail("no stats");
 	cmp_u64(st.idle_closed, "==", 1, "idle: the trickling client was not "
 	    "closed");
 	cmp_u64(st.active, "==", 1, "idle: active=1");
 	close(quiet);
 	close(busy);
-	is_int(daemon_stop(&d, tmo(10)), 0, "idle: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "idle: exit 0");
+	child_done(&d);
 }
 
 /*
@@ -397,12 +397,12 @@ static void
 test_reset(void)
 {
 	struct echod_stats	 st0, st;
-	struct daemon		 d;
+	struct child		 d;
 	struct xfer		 x;
 	char			 want[64];
 	int			 steady, victim, fd, i;
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", NULL) == -1)
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", NULL) == -1)
 		bail("echod did not start");
 	if ((steady = client_connect(d.d_port)) == -1 ||
 	    (victim = client_connect(d.d_port)) == -1)
@@ -417,10 +417,10 @@ test_reset(void)
 	snprintf(want, sizeof(want), "close 127.0.0.1:%d after ",
 	    client_local_port(victim));
 	client_reset(victim);
-	is_int(daemon_wait_stat(&d, &st, STAT(active), "==", 1, tmo(5)), 0,
+	is_int(child_wait_stat(&d, &st, STAT(active), "==", 1, tmo(5)), 0,
 	    "reset mid-stream: active back to 1");
-	ok(daemon_log_wait(&d, 0, want, tmo(2)) != -1 &&
-	    daemon_log_wait(&d, 0, ": error: ", 0) != -1,
+	ok(child_log_wait(&d, 0, want, tmo(2)) != -1 &&
+	    child_log_wait(&d, 0, ": error: ", 0) != -1,
 	    "reset mid-stream: logged as an error");
 	ok(client_echo(steady, 3, 256 * 1024, tmo(5)), "reset mid-stream: "
 	    "the steady client still echoes 256 KiB");
@@ -429,7 +429,7 @@ test_reset(void)
 	ok(client_echo(fd, 4, 1000, tmo(5)), "reset mid-stream: new clients "
 	    "served");
 	close(fd);
-	is_int(daemon_wait_stat(&d, &st0, STAT(active), "==", 1, tmo(5)), 0,
+	is_int(child_wait_stat(&d, &st0, STAT(active), "==", 1, tmo(5)), 0,
 	    "reset mid-stream: active=1 again");
 
 	for (i = 0; i < RESET_BURST; i++) {
@@ -437,16 +437,16 @@ test_reset(void)
 			bail("connect: %s", strerror(errno));
 		client_reset(fd);
 	}
-	is_int(daemon_wait_stat(&d, &st, STAT(accepted), ">=", st0.accepted +
+	is_int(child_wait_stat(&d, &st, STAT(accepted), ">=", st0.accepted +
 	    RESET_BURST, tmo(5)), 0, "connect and reset: all %d accepted",
 	    RESET_BURST);
-	is_int(daemon_wait_stat(&d, &st, STAT(active), "==", 1, tmo(5)), 0,
+	is_int(child_wait_stat(&d, &st, STAT(active), "==", 1, tmo(5)), 0,
 	    "connect and reset: active back to 1");
 	ok(client_echo(steady, 5, 100000, tmo(5)), "connect and reset: the "
 	    "steady client still echoes");
 	close(steady);
-	is_int(daemon_stop(&d, tmo(10)), 0, "reset: exit 0");
-	daemon_done(&d);
+	is_int(child_stop(&d, tmo(10)), 0, "reset: exit 0");
+	child_done(&d);
 }
 
 /* Each limit against a daemon of its own. */

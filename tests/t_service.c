@@ -74,7 +74,7 @@ struct setup {
 
 static char	tmpdir[] = "/tmp/t_service.XXXXXX";
 
-static void	child_setup(void *);
+static void	service_child_setup(void *);
 static int	echo_port(int, uint64_t);
 static void	file_read(const char *, char *, size_t);
 static int	file_wait(const char *, const char *, double);
@@ -90,7 +90,7 @@ static void	test_syslog(void);
 
 /* In the child before exec: hand over what struct setup says. */
 static void
-child_setup(void *arg)
+service_child_setup(void *arg)
 {
 	const struct setup	*su = arg;
 	struct stat		 st;
@@ -167,7 +167,7 @@ file_wait(const char *path, const char *needle, double secs)
 
 /*
  * Wait up to secs for a --daemon child to exit.  We are its subreaper, so
- * it is ours to reap: its exit status as daemon_wait() gives it, or -1.
+ * it is ours to reap: its exit status as child_wait() gives it, or -1.
  */
 static int
 reap_wait(pid_t pid, double secs)
@@ -197,43 +197,43 @@ test_activation(void)
 	static const char *const serve[] = { "-v", NULL };
 	static const char *const both[] = { "-v", "-l", "127.0.0.1:0", NULL };
 	struct setup	 su = SETUP_INIT;
-	struct daemon	 d;
+	struct child	 d;
 	char		 want[64];
 	int		 port;
 
 	su.su_listen = client_listen(&port);
-	daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, serve);
+	child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, serve);
 	close(su.su_listen);
-	is_int(daemon_wait_ready(&d) == 0 ? d.d_port : -1, port,
+	is_int(child_wait_ready(&d) == 0 ? d.d_port : -1, port,
 	    "activation: serves the port passed");
 	is_int(d.d_nports, 1, "activation: one socket, none bound");
 	snprintf(want, sizeof(want), "echod: listening on 127.0.0.1:%d\n",
 	    port);
-	is_int(daemon_log_wait(&d, 0, want, 0), 0, "activation: '%.*s' "
+	is_int(child_log_wait(&d, 0, want, 0), 0, "activation: '%.*s' "
 	    "first", (int)strlen(want) - 1, want);
 	ok(echo_port(port, 1), "activation: %d bytes echoed", ECHO_BYTES);
-	is_int(daemon_stop(&d, tmo(10)), 0, "activation: exit 0 on SIGTERM");
+	is_int(child_stop(&d, tmo(10)), 0, "activation: exit 0 on SIGTERM");
 	ok(client_refused(port, tmo(2)), "activation: the socket closed");
-	daemon_free(&d);
+	child_free(&d);
 
 	su.su_listen = client_listen(&port);
-	daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, both);
+	child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, both);
 	close(su.su_listen);
-	is_int(daemon_wait(&d, tmo(10)), 1, "activation and -l: exit 1");
+	is_int(child_wait(&d, tmo(10)), 1, "activation and -l: exit 1");
 	like(d.d_err.cap_buf, "echod: --listen cannot be used with socket "
 	    "activation", "activation and -l: refused");
 	unlike(d.d_err.cap_buf, "listening on", "activation and -l: "
 	    "nothing served");
-	daemon_free(&d);
+	child_free(&d);
 
 	if ((su.su_listen = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
 		bail("/dev/null: %s", strerror(errno));
-	daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, serve);
+	child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, serve);
 	close(su.su_listen);
-	is_int(daemon_wait(&d, tmo(10)), 1, "activation of /dev/null: exit 1");
+	is_int(child_wait(&d, tmo(10)), 1, "activation of /dev/null: exit 1");
 	like(d.d_err.cap_buf, "echod: socket activation: descriptor 3 is not "
 	    "a listening stream socket\n", "activation of /dev/null: refused");
-	daemon_free(&d);
+	child_free(&d);
 }
 
 /*
@@ -246,7 +246,7 @@ test_socket_activate(void)
 {
 	static const char *const args[] = { "-v", NULL };
 	const char	*prefix[] = { SOCKET_ACTIVATE, "-l", NULL, NULL };
-	struct daemon	 d;
+	struct child	 d;
 	char		 addr[32], want[64];
 	int		 port = -1, try;
 
@@ -258,28 +258,28 @@ test_socket_activate(void)
 		close(client_listen(&port));
 		snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
 		prefix[2] = addr;
-		daemon_spawn_setup(&d, NULL, prefix, NULL, NULL, args);
+		child_spawn_setup(&d, NULL, prefix, NULL, NULL, args);
 		snprintf(want, sizeof(want), "Listening on %s as 3.", addr);
-		if (daemon_log_wait(&d, 0, want, tmo(10)) != -1)
+		if (child_log_wait(&d, 0, want, tmo(10)) != -1)
 			break;
 		diag("systemd-socket-activate on port %d failed:", port);
-		daemon_diag(&d);
-		daemon_free(&d);
+		child_diag(&d);
+		child_free(&d);
 	}
 	if (try == PORT_TRIES)
 		bail("systemd-socket-activate failed %d times", PORT_TRIES);
 	ok(echo_port(port, 2), "systemd-socket-activate: %d bytes echoed",
 	    ECHO_BYTES);
 	snprintf(want, sizeof(want), "echod: listening on %s\n", addr);
-	ok(daemon_log_wait(&d, 0, want, tmo(5)) != -1,
+	ok(child_log_wait(&d, 0, want, tmo(5)) != -1,
 	    "systemd-socket-activate: '%.*s'", (int)strlen(want) - 1, want);
-	is_int(daemon_stop(&d, tmo(10)), 0, "systemd-socket-activate: exit 0 "
+	is_int(child_stop(&d, tmo(10)), 0, "systemd-socket-activate: exit 0 "
 	    "on SIGTERM to its pid");
 	like(d.d_err.cap_buf, "echod: Terminated: no longer accepting",
 	    "systemd-socket-activate: echod got the SIGTERM");
 	like(d.d_err.cap_buf, "echod: stopped\n",
 	    "systemd-socket-activate: echod stopped");
-	daemon_free(&d);
+	child_free(&d);
 }
 
 /*
@@ -297,7 +297,7 @@ test_inetd(void)
 	    "stderr apart" };
 	static uint8_t	 data[INETD_BYTES];
 	struct setup	 su = SETUP_INIT;
-	struct daemon	 d;
+	struct child	 d;
 	struct xfer	 x;
 	char		 want[64], tail[64];
 	int		 lfd, port, fd, p[2], i;
@@ -310,7 +310,7 @@ test_inetd(void)
 		    (su.su_conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1)
 			bail("inetd connection: %s", strerror(errno));
 		su.su_conn_err = i == 0;
-		daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, args);
+		child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, args);
 		close(su.su_conn);
 		xfer_init(&x, fd, 0, INETD_BYTES);
 		x.x_data = data;
@@ -322,7 +322,7 @@ test_inetd(void)
 		    "then EOF", names[i]);
 		if (!xfer_intact(&x) || !x.x_eof)
 			xfer_diag(&x, "inetd");
-		is_int(daemon_wait(&d, tmo(10)), 0, "inetd, %s: exit 0",
+		is_int(child_wait(&d, tmo(10)), 0, "inetd, %s: exit 0",
 		    names[i]);
 		/* With stderr the socket, -v's close line went to syslog. */
 		snprintf(want, sizeof(want), "echod: close 127.0.0.1:%d after ",
@@ -330,39 +330,39 @@ test_inetd(void)
 		snprintf(tail, sizeof(tail), " in=%d out=%d unsent=0: eof\n",
 		    INETD_BYTES, INETD_BYTES);
 		if (i == 1)
-			ok(daemon_log_wait(&d, 0, want, 0) != -1 &&
-			    daemon_log_wait(&d, 0, tail, 0) != -1, "inetd, %s: "
+			ok(child_log_wait(&d, 0, want, 0) != -1 &&
+			    child_log_wait(&d, 0, tail, 0) != -1, "inetd, %s: "
 			    "logged with in=out=%d", names[i], INETD_BYTES);
-		daemon_done(&d);
+		child_done(&d);
 		close(fd);
 	}
 
 	/* inetd's "wait" mode hands over the listening socket: refused. */
 	su.su_conn = lfd;
 	su.su_conn_err = 0;
-	daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, args);
+	child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, args);
 	close(lfd);
-	is_int(daemon_wait(&d, tmo(10)), 1, "inetd, a listening socket: exit 1");
+	is_int(child_wait(&d, tmo(10)), 1, "inetd, a listening socket: exit 1");
 	like(d.d_err.cap_buf, "echod: --inetd needs a connected stream socket "
 	    "on standard input\n", "inetd, a listening socket: refused");
-	daemon_free(&d);
+	child_free(&d);
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		bail("pipe: %s", strerror(errno));
 	su.su_conn = p[0];
 	su.su_conn_err = 0;
-	daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, args);
+	child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, args);
 	close(p[0]);
 	close(p[1]);
-	is_int(daemon_wait(&d, tmo(10)), 1, "inetd, a pipe: exit 1");
+	is_int(child_wait(&d, tmo(10)), 1, "inetd, a pipe: exit 1");
 	like(d.d_err.cap_buf, "echod: --inetd needs a connected stream socket "
 	    "on standard input\n", "inetd, a pipe: refused");
-	daemon_free(&d);
+	child_free(&d);
 
-	is_int(daemon_run(&d, NULL, "--inetd", "-l", "x", NULL), 2,
+	is_int(child_run(&d, NULL, "--inetd", "-l", "x", NULL), 2,
 	    "--inetd -l x: exit 2");
 	like(d.d_err.cap_buf, "it takes no --listen", "--inetd -l x: why");
-	daemon_free(&d);
+	child_free(&d);
 }
 
 /*
@@ -379,7 +379,7 @@ test_daemon(void)
 	static const char *const args[] = { "--daemon", "--pidfile", NULL,
 	    "-l", "127.0.0.1:0", NULL };
 	const char	*argv[sizeof(args) / sizeof(args[0])];
-	struct daemon	 d;
+	struct child	 d;
 	char		 pidfile[64], buf[64], addr[32], want[96];
 	const char	*p;
 	char		*cwd;
@@ -400,12 +400,12 @@ test_daemon(void)
 	if ((cwd = getcwd(NULL, 0)) == NULL || chdir(tmpdir) == -1)
 		bail("cannot change to %s: %s", tmpdir, strerror(errno));
 	t0 = now();
-	daemon_spawn(&d, NULL, argv);
+	child_spawn(&d, NULL, argv);
 	if (chdir(cwd) == -1)
 		bail("cannot change back to %s: %s", cwd, strerror(errno));
 	free(cwd);
 	parent = d.d_pid;
-	status = daemon_wait(&d, tmo(10));
+	status = child_wait(&d, tmo(10));
 	is_int(status, 0, "--daemon: the parent exits 0");
 	cmp_dbl(now() - t0, "<", tmo(PROMPT_SEC), "--daemon: promptly");
 	if ((p = strstr(d.d_err.cap_buf, "echod: listening on 127.0.0.1:")) !=
@@ -422,25 +422,25 @@ test_daemon(void)
 	    (long)parent);
 	is_int(getsid((pid_t)pid), pid, "--daemon: the child leads its own "
 	    "session");
-	daemon_free(&d);
+	child_free(&d);
 	ok(port > 0 && echo_port(port, 3), "--daemon: %d bytes echoed",
 	    ECHO_BYTES);
 
-	is_int(daemon_run(&d, NULL, "--daemon", "--pidfile", pidfile, "-l",
+	is_int(child_run(&d, NULL, "--daemon", "--pidfile", pidfile, "-l",
 	    "127.0.0.1:0", NULL), 1, "--daemon, same pid file: exit 1");
 	snprintf(want, sizeof(want), "echod: pid file %s is locked", pidfile);
 	like(d.d_err.cap_buf, want, "--daemon, same pid file: refused");
-	daemon_free(&d);
+	child_free(&d);
 	file_read(pidfile, buf, sizeof(buf));
 	is_int(atol(buf), pid, "--daemon, same pid file: left as it was");
 
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-	is_int(daemon_run(&d, NULL, "--daemon", "-l", addr, NULL), 1,
+	is_int(child_run(&d, NULL, "--daemon", "-l", addr, NULL), 1,
 	    "--daemon, same port: exit 1");
 	snprintf(want, sizeof(want), "echod: cannot listen on %s: Address "
 	    "already in use", addr);
 	like(d.d_err.cap_buf, want, "--daemon, same port: the reason");
-	daemon_free(&d);
+	child_free(&d);
 	ok(echo_port(port, 4), "--daemon: still serving");
 
 	kill((pid_t)pid, SIGTERM);
@@ -462,7 +462,7 @@ static void
 test_log_file(void)
 {
 	struct setup	 su = SETUP_INIT;
-	struct daemon	 d;
+	struct child	 d;
 	const char	*args[] = { "-v", "--log-file", NULL, NULL };
 	char		 path[64], old[64], buf[FILE_MAX], want[2][64];
 	long		 pid = -1;
@@ -472,7 +472,7 @@ test_log_file(void)
 	snprintf(old, sizeof(old), "%s/echod.log.1", tmpdir);
 	args[2] = path;
 	su.su_listen = client_listen(&port);
-	daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, args);
+	child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, args);
 	close(su.su_listen);
 	ok(file_wait(path, " ready: ", tmo(10)), "--log-file: ready logged");
 	file_read(path, buf, sizeof(buf));
@@ -505,22 +505,22 @@ test_log_file(void)
 	    "start-up lines");
 	like(buf, want[0], "--log-file: and client 1's close line");
 	unlike(buf, want[1], "--log-file: but not client 2's");
-	is_int(daemon_stop(&d, tmo(10)), 0, "--log-file: exit 0");
+	is_int(child_stop(&d, tmo(10)), 0, "--log-file: exit 0");
 	file_read(path, buf, sizeof(buf));
 	like(buf, "]: stopped\n", "--log-file: the new file has the last line");
 	unlike(buf, "]: listening on ", "--log-file: and none from before");
 	is_int((long long)d.d_err.cap_len, 0, "--log-file: nothing on stderr");
-	daemon_free(&d);
+	child_free(&d);
 	unlink(path);
 	unlink(old);
 
 	snprintf(path, sizeof(path), "%s/missing/echod.log", tmpdir);
-	is_int(daemon_run(&d, NULL, "--log-file", path, "-l", "127.0.0.1:0",
+	is_int(child_run(&d, NULL, "--log-file", path, "-l", "127.0.0.1:0",
 	    NULL), 1, "--log-file in a missing directory: exit 1");
 	snprintf(buf, sizeof(buf), "echod: cannot open log file %s: No such "
 	    "file or directory\n", path);
 	like(d.d_err.cap_buf, buf, "--log-file in a missing directory: named");
-	daemon_free(&d);
+	child_free(&d);
 }
 
 /*
@@ -541,18 +541,18 @@ test_journal(void)
 		    "<5>" },
 	};
 	struct setup	 su = SETUP_INIT;
-	struct daemon	 d;
+	struct child	 d;
 	char		 want[64];
 	int		 fd, i;
 
 	for (i = 0; i < 2; i++) {
 		su.su_journal = cases[i].fd;
-		daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, args);
-		if (daemon_wait_ready(&d) == -1)
+		child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, args);
+		if (child_wait_ready(&d) == -1)
 			bail("echod did not start");
 		snprintf(want, sizeof(want), "%slistening on 127.0.0.1:%d\n",
 		    cases[i].notice, d.d_port);
-		is_int(daemon_log_wait(&d, 0, want, 0), 0, "%s: '%slistening "
+		is_int(child_log_wait(&d, 0, want, 0), 0, "%s: '%slistening "
 		    "on' first", cases[i].name, cases[i].notice);
 		if ((fd = client_connect(d.d_port)) == -1)
 			bail("connect: %s", strerror(errno));
@@ -561,16 +561,16 @@ test_journal(void)
 		snprintf(want, sizeof(want), "\n%sclose 127.0.0.1:%d after ",
 		    cases[i].info, client_local_port(fd));
 		close(fd);
-		ok(daemon_log_wait(&d, 0, want, tmo(5)) != -1, "%s: '%sclose' "
+		ok(child_log_wait(&d, 0, want, tmo(5)) != -1, "%s: '%sclose' "
 		    "line", cases[i].name, cases[i].info);
-		is_int(daemon_stop(&d, tmo(10)), 0, "%s: exit 0",
+		is_int(child_stop(&d, tmo(10)), 0, "%s: exit 0",
 		    cases[i].name);
 		snprintf(want, sizeof(want), "\n%sstopped\n", cases[i].notice);
 		like(d.d_err.cap_buf, want, "%s: '%sstopped'", cases[i].name,
 		    cases[i].notice);
 		unlike(d.d_err.cap_buf, cases[i].never, "%s: no '%s'",
 		    cases[i].name, cases[i].never);
-		daemon_free(&d);
+		child_free(&d);
 	}
 }
 
@@ -584,7 +584,7 @@ test_user(void)
 {
 	struct spawn_opts	 o = { 0, 0 };
 	struct passwd		*pw;
-	struct daemon		 d;
+	struct child		 d;
 	char			 path[64], status[FILE_MAX], want[3][64];
 	unsigned long		 uid, gid;
 	int			 i, rc;
@@ -594,7 +594,7 @@ test_user(void)
 	} else {
 		uid = (unsigned long)pw->pw_uid;
 		gid = (unsigned long)pw->pw_gid;
-		if (daemon_start(&d, NULL, "-v", "--user", "nobody", "-l",
+		if (child_start(&d, NULL, "-v", "--user", "nobody", "-l",
 		    "127.0.0.1:0", NULL) == -1)
 			bail("echod did not start");
 		snprintf(path, sizeof(path), "/proc/%ld/status",
@@ -611,18 +611,18 @@ test_user(void)
 			    (int)strcspn(want[i] + 1, ":"), want[i] + 1,
 			    i == 0 ? uid : gid);
 		ok(echo_port(d.d_port, 8), "--user nobody: still echoes");
-		is_int(daemon_stop(&d, tmo(10)), 0, "--user nobody: exit 0");
-		daemon_free(&d);
+		is_int(child_stop(&d, tmo(10)), 0, "--user nobody: exit 0");
+		child_free(&d);
 
-		is_int(daemon_run(&d, NULL, "--user", NO_SUCH_USER, "-l",
+		is_int(child_run(&d, NULL, "--user", NO_SUCH_USER, "-l",
 		    "127.0.0.1:0", NULL), 1, "--user " NO_SUCH_USER ": exit 1");
 		like(d.d_err.cap_buf, "echod: --user " NO_SUCH_USER ": no such "
 		    "user\n", "--user " NO_SUCH_USER ": refused");
-		daemon_free(&d);
+		child_free(&d);
 	}
 
 	o.so_nobody = geteuid() == 0;
-	rc = daemon_run(&d, &o, "--user", "nobody", "-l", "127.0.0.1:0", NULL);
+	rc = child_run(&d, &o, "--user", "nobody", "-l", "127.0.0.1:0", NULL);
 	if (rc == 127) {
 		skip(2, "nobody (uid 65534) cannot run %s", getenv("ECHOD"));
 	} else {
@@ -630,7 +630,7 @@ test_user(void)
 		like(d.d_err.cap_buf, "echod: --user nobody: only root can "
 		    "change user", "--user, not root: the reason");
 	}
-	daemon_free(&d);
+	child_free(&d);
 }
 
 /*
@@ -643,17 +643,17 @@ test_syslog(void)
 {
 	static const char *const args[] = { "-v", "--syslog", NULL };
 	struct setup	 su = SETUP_INIT;
-	struct daemon	 d;
+	struct child	 d;
 	int		 port;
 
 	su.su_listen = client_listen(&port);
-	daemon_spawn_setup(&d, NULL, NULL, child_setup, &su, args);
+	child_spawn_setup(&d, NULL, NULL, service_child_setup, &su, args);
 	close(su.su_listen);
 	ok(echo_port(port, 9), "--syslog: %d bytes echoed", ECHO_BYTES);
-	is_int(daemon_stop(&d, tmo(10)), 0, "--syslog: exit 0");
+	is_int(child_stop(&d, tmo(10)), 0, "--syslog: exit 0");
 	is_int((long long)(d.d_err.cap_len + d.d_out.cap_len), 0,
 	    "--syslog: nothing on stderr or stdout");
-	daemon_done(&d);
+	child_done(&d);
 }
 
 /* Each feature against daemons of its own, files in a directory of ours. */

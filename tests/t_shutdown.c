@@ -79,13 +79,13 @@ cut_off(const struct xfer *x)
 static void
 test_drain(const char *threads)
 {
-	struct daemon	 d;
+	struct child	 d;
 	struct xfer	 idle, busy;
 	uint64_t	 at_signal;
 	double		 t0, end, refused_at = -1, quiet_at;
 	int		 fd_idle, fd_busy;
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--threads",
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--threads",
 	    threads, NULL) == -1)
 		bail("echod did not start");
 	if ((fd_idle = client_connect(d.d_port)) == -1 ||
@@ -134,14 +134,14 @@ test_drain(const char *threads)
 	cmp_dbl(busy.x_end - quiet_at, "<=", tmo(QUIET_CLOSE_SEC),
 	    "drain/%s: closed soon after going quiet", threads);
 
-	is_int(daemon_wait(&d, tmo(5)), 0, "drain/%s: exit 0", threads);
-	is_int((long long)daemon_log_count(&d, 0, ": shutdown\n"), 2,
+	is_int(child_wait(&d, tmo(5)), 0, "drain/%s: exit 0", threads);
+	is_int((long long)child_log_count(&d, 0, ": shutdown\n"), 2,
 	    "drain/%s: both closed as 'shutdown'", threads);
-	is_int((long long)daemon_log_count(&d, 0, "shutdown forced"), 0,
+	is_int((long long)child_log_count(&d, 0, "shutdown forced"), 0,
 	    "drain/%s: nothing forced", threads);
 	close(fd_idle);
 	close(fd_busy);
-	daemon_done(&d);
+	child_done(&d);
 }
 
 /*
@@ -151,12 +151,12 @@ test_drain(const char *threads)
 static void
 test_deadline(const char *threads)
 {
-	struct daemon	 d;
+	struct child	 d;
 	struct xfer	 busy;
 	double		 t0, secs;
 	int		 fd, status;
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--threads",
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--threads",
 	    threads, "--shutdown-timeout", "1", NULL) == -1)
 		bail("echod did not start");
 	if ((fd = client_connect(d.d_port)) == -1)
@@ -175,12 +175,12 @@ test_deadline(const char *threads)
 	    "deadline/%s: soon after (%.2fs)", threads, secs);
 	cmp_u64(busy.x_bad, "==", NO_BAD, "deadline/%s: what came back is "
 	    "intact", threads);
-	status = daemon_wait(&d, tmo(3));
+	status = child_wait(&d, tmo(3));
 	is_int(status, 0, "deadline/%s: exit 0", threads);
-	is_int((long long)daemon_log_count(&d, 0, ": shutdown forced\n"), 1,
+	is_int((long long)child_log_count(&d, 0, ": shutdown forced\n"), 1,
 	    "deadline/%s: closed as 'shutdown forced'", threads);
 	close(fd);
-	daemon_done(&d);
+	child_done(&d);
 }
 
 /*
@@ -190,12 +190,12 @@ test_deadline(const char *threads)
 static void
 test_second_signal(const char *threads)
 {
-	struct daemon	 d;
+	struct child	 d;
 	struct xfer	 busy;
 	double		 t0;
 	int		 fd, status;
 
-	if (daemon_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--threads",
+	if (child_start(&d, NULL, "-v", "-l", "127.0.0.1:0", "--threads",
 	    threads, "--shutdown-timeout", "30", NULL) == -1)
 		bail("echod did not start");
 	if ((fd = client_connect(d.d_port)) == -1)
@@ -208,7 +208,7 @@ test_second_signal(const char *threads)
 	    "after the first", threads);
 	kill(d.d_pid, SIGTERM);
 	t0 = now();
-	status = daemon_wait(&d, tmo(SECOND_SIGNAL_SEC));
+	status = child_wait(&d, tmo(SECOND_SIGNAL_SEC));
 	is_int(status, 0, "second signal/%s: exit 0", threads);
 	cmp_dbl(now() - t0, "<", tmo(SECOND_SIGNAL_SEC), "second signal/%s: "
 	    "at once (%.2fs), not after 30s", threads, now() - t0);
@@ -216,7 +216,7 @@ test_second_signal(const char *threads)
 	ok(cut_off(&busy), "second signal/%s: the client sees the end (%s)",
 	    threads, busy.x_eof ? "EOF" : strerror(busy.x_err));
 	close(fd);
-	daemon_done(&d);
+	child_done(&d);
 }
 
 /* Every shutdown case with one thread, then with two. */
