@@ -1,25 +1,19 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * conn.c - one connection's life: accepted, echoing, draining, closed.
+ * conn.c - one connection's life on a socket bufferevent: read, echo,
+ * backpressure, half-close, timeouts, close.
  *
- * The fast path is one recv() into the worker's shared buffer and one
- * send() straight back, with no allocation, no copy and no change to what
- * epoll watches.  Only what the socket would not take is queued, in an
- * evbuffer that exists just while something is queued; while it is longer
- * than the high water mark nothing more is read from that peer.
- *
- * Sockets are watched edge-triggered: level-triggered epoll polls every
- * socket it reported once more on the next epoll_wait() only to find it
- * empty, a cost on every echo.  The price is ours to pay instead: a read
- * that filled its buffer may have left bytes behind, for which no new edge
- * comes, so the connection makes itself active again; and a flush writes
- * until the socket is full.
+ * The read callback echoes what libevent read.  While nothing is queued it
+ * writes straight from the input buffer, so an echo the socket takes at
+ * once costs no copy, no queue and no change to what epoll watches; only
+ * what the socket refused moves to the output buffer, whose write event
+ * libevent arms while it holds bytes.  The output is bounded by
+ * --high-water: each read is sized to the room left below it, reading
+ * stops when it is full, and the write callback, at the --low-water
+ * watermark, starts it again.
  */
 
 #include "config.h"
-
-#include <sys/socket.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,55 +22,58 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 
 #include "echod.h"
 
 /*
- * Read interest includes the peer's FIN (EPOLLRDHUP): edge-triggered, a
- * FIN that arrives with the last bytes brings no edge of its own.
+ * libevent 2.1 reads at most this much per read event, whatever
+ * bufferevent_set_max_single_read() says; only smaller caps matter.
  */
-#define CONN_WATCH_READ	(EV_READ | EV_CLOSED)
+#define CONN_READ_CAP	4096
 
 /* Connection state bits. */
-#define CONN_PAUSED	0x01	/* queue reached the high mark; not reading */
+#define CONN_PAUSED	0x01	/* the queue reached --high-water */
 #define CONN_PEER_EOF	0x02	/* the peer shut down its sending side */
-#define CONN_FIN_SEEN	0x04	/* epoll saw the FIN; read until recv() says so */
+#define CONN_READ_CAPPED 0x04	/* reads capped below CONN_READ_CAP */
 
 struct conn {
-	struct event		 c_ev;	/* read and/or write interest */
-	struct worker		*c_worker;
-	struct evbuffer		*c_queue;	/* unsent echo; NULL when empty */
+	struct bufferevent	*c_bev;
+	struct conn_pool	*c_pool;
+	struct evbuffer_cb_entry *c_written;	/* counts libevent's writes */
 	TAILQ_ENTRY(conn)	 c_entry;
 	uint64_t		 c_bytes_in;
 	uint64_t		 c_bytes_out;
 	uint64_t		 c_start_ms;
 	uint32_t		 c_tick;	/* last progress, in sweep ticks */
-	short			 c_events;	/* what c_ev now waits for */
 	unsigned char		 c_flags;
 	union {
 		struct sockaddr		sa;
 		struct sockaddr_in	sin;
 		struct sockaddr_in6	sin6;
 	}			 c_peer;
+	socklen_t		 c_peerlen;
 };
 
-static const char *const conn_close_reasons[] = {
-	[CLOSE_EOF] = "eof",
-	[CLOSE_ERROR] = "error",
-	[CLOSE_IDLE] = "idle timeout",
-	[CLOSE_STALL] = "stall timeout",
-	[CLOSE_SHUTDOWN] = "shutdown",
-	[CLOSE_DEADLINE] = "shutdown forced",
-	[CLOSE_OOM] = "out of memory"
+/* Each close reason's word for the log and the counter it adds to. */
+static const struct {
+	const char	*cr_word;
+	size_t		 cr_counter;	/* offset in struct stats */
+} conn_close_reasons[] = {
+#define CLOSE_ENTRY(reason, counter, word)				\
+	[reason] = { word, offsetof(struct stats, st_##counter) },
+	CLOSE_REASONS(CLOSE_ENTRY)
+#undef CLOSE_ENTRY
 };
 
-static void	conn_io_cb(evutil_socket_t, short, void *);
-static int	conn_read(struct conn *);
-static int	conn_flush(struct conn *);
-static int	conn_queue(struct conn *, const char *, size_t);
-static int	conn_update(struct conn *);
+static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_write_cb(struct bufferevent *, void *);
+static void	conn_event_cb(struct bufferevent *, short, void *);
+static void	conn_written_cb(struct evbuffer *,
+		    const struct evbuffer_cb_info *, void *);
+static int	conn_queue(struct conn *, struct evbuffer *);
+static void	conn_limit_read(struct conn *, size_t);
 static void	conn_close(struct conn *, enum close_reason, int);
-static size_t	conn_queued(const struct conn *);
 static uint64_t	conn_now_ms(void);
 
 /* Milliseconds on a clock that never jumps, for connection durations. */
@@ -89,222 +86,271 @@ conn_now_ms(void)
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 }
 
-/* Bytes waiting for the peer to take them. */
-static size_t
-conn_queued(const struct conn *c)
+/*
+ * Backpressure with hysteresis: reading pauses once the queue holds the
+ * high mark and resumes only when it is back at the low mark, so a slow
+ * reader costs one pause and one resume per low-to-high swing, not one
+ * per write.
+ */
+int
+conn_paused_next(int paused, size_t queued, size_t high, size_t low)
 {
-	return (c->c_queue == NULL ? 0 : evbuffer_get_length(c->c_queue));
+	if (queued >= high)
+		return (1);
+	if (queued <= low)
+		return (0);
+	return (paused);
+}
+
+/* The most the next read may take so the queue stays within high. */
+size_t
+conn_read_room(size_t queued, size_t high)
+{
+	return (queued >= high ? 0 : high - queued);
+}
+
+/*
+ * Whole seconds a connection has been quiet, from the sweep ticks of now
+ * and of its last progress.  Progress may have come just before the last
+ * tick, so only the ticks after it count; unsigned arithmetic survives
+ * the tick counter wrapping.
+ */
+unsigned int
+conn_quiet_sec(uint32_t now, uint32_t last)
+{
+	uint32_t	 ticks = now - last;
+
+	return ((ticks > 0 ? ticks - 1 : 0) * SWEEP_INTERVAL_SEC);
+}
+
+/* An empty pool for one event loop's connections. */
+void
+conn_pool_init(struct conn_pool *cp, struct event_base *base,
+    const struct settings *s, struct stats *st, _Atomic long *active)
+{
+	memset(cp, 0, sizeof(*cp));
+	cp->cp_base = base;
+	cp->cp_settings = s;
+	cp->cp_stats = st;
+	cp->cp_active = active;
+	TAILQ_INIT(&cp->cp_conns);
 }
 
 /*
  * Take over an accepted, non-blocking socket.  The caller has already
- * counted it against the connection cap; on failure it is closed here.
+ * counted it in *cp_active; on failure it is closed and uncounted here.
  */
 void
-conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
-	struct conn	*c;
+	const struct settings	*s = cp->cp_settings;
+	struct conn		*c;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("connection dropped");
-		close(fd);
-		atomic_fetch_sub(&w->w_server->s_active, 1);
-		return;
-	}
-	c->c_worker = w;
-	c->c_start_ms = conn_now_ms();
-	c->c_tick = w->w_tick;
-	if (salen > 0 && (size_t)salen <= sizeof(c->c_peer))
-		memcpy(&c->c_peer, sa, salen);
-	c->c_events = CONN_WATCH_READ;
-	event_assign(&c->c_ev, w->w_base, fd, CONN_WATCH_READ | EV_PERSIST |
-	    EV_ET, conn_io_cb, c);
-	if (event_add(&c->c_ev, NULL) == -1) {
-		log_warnx("connection dropped: cannot watch its socket");
-		close(fd);
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->c_bev = bufferevent_socket_new(cp->cp_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warnx("connection dropped: out of memory");
 		free(c);
-		atomic_fetch_sub(&w->w_server->s_active, 1);
+		close(fd);
+		atomic_fetch_sub(cp->cp_active, 1);
+		stats_add(&cp->cp_stats->st_oom_closed, 1);
 		return;
 	}
-	TAILQ_INSERT_TAIL(&w->w_conns, c, c_entry);
-	w->w_nconns++;
-	stats_add(&w->w_stats.st_accepted, 1);
+	c->c_pool = cp;
+	c->c_start_ms = conn_now_ms();
+	c->c_tick = cp->cp_tick;
+	if (salen > 0 && (size_t)salen <= sizeof(c->c_peer)) {
+		memcpy(&c->c_peer, sa, salen);
+		c->c_peerlen = salen;
+	}
+	bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb,
+	    conn_event_cb, c);
+	bufferevent_setwatermark(c->c_bev, EV_WRITE, s->low_water, 0);
+	/* A writable socket takes the whole queue, not 16 KiB of it. */
+	bufferevent_set_max_single_write(c->c_bev, EV_SSIZE_MAX);
+	conn_limit_read(c, 0);
+	if (bufferevent_enable(c->c_bev, EV_READ) == -1) {
+		log_warnx("connection dropped: cannot watch its socket");
+		bufferevent_free(c->c_bev);
+		free(c);
+		atomic_fetch_sub(cp->cp_active, 1);
+		stats_add(&cp->cp_stats->st_error_closed, 1);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&cp->cp_conns, c, c_entry);
+	cp->cp_nconns++;
+	stats_add(&cp->cp_stats->st_accepted, 1);
 }
 
-/* The socket is readable and/or writable. */
+/*
+ * libevent has read: echo it.  Written at once while nothing is queued,
+ * else queued behind what is; then reading pauses if the queue is full.
+ */
 static void
-conn_io_cb(evutil_socket_t fd, short what, void *arg)
+conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
-	int		 more = 0;
+	struct conn_pool *cp = c->c_pool;
+	struct evbuffer	*in = bufferevent_get_input(bev);
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	size_t		 n = evbuffer_get_length(in), queued;
+	int		 sent;
 
-	(void)fd;
-	if (what & EV_CLOSED)
-		c->c_flags |= CONN_FIN_SEEN;
-	/* Drain first: the room it makes is what reading may fill. */
-	if ((what & EV_WRITE) && conn_flush(c) == -1)
-		return;
-	if ((what & EV_READ) && (more = conn_read(c)) == -1)
-		return;
-	if (conn_update(c) == -1)
-		return;
-	/*
-	 * Bytes may be waiting that no edge will announce: come back after
-	 * the other ready connections (the loop caps callbacks per pass).
-	 */
-	if (more && (c->c_events & EV_READ))
-		event_active(&c->c_ev, EV_READ, 0);
-}
-
-/*
- * Read once and echo at once.  Reads never take more than the room left
- * below the high mark, so the queue is bounded by it whatever the peer
- * does.  Returns 1 when more may be waiting (the read filled its buffer,
- * or epoll has seen the peer's FIN behind the bytes), 0 when the socket
- * is drained for now, and -1 when the connection is gone.
- */
-static int
-conn_read(struct conn *c)
-{
-	struct worker	*w = c->c_worker;
-	const struct settings *s = w->w_server->s_settings;
-	int		 fd = event_get_fd(&c->c_ev);
-	size_t		 queued = conn_queued(c), room;
-	ssize_t		 n, sent;
-	int		 more;
-
-	room = s->high_water - queued;
-	if (room == 0)		/* recv() of 0 bytes would look like EOF */
-		return (0);
-	if (room > READ_BUF_SIZE)
-		room = READ_BUF_SIZE;
-	n = recv(fd, w->w_rbuf, room, 0);
-	if (n == 0) {
-		c->c_flags |= CONN_PEER_EOF;
-		if (queued == 0) {
-			conn_close(c, CLOSE_EOF, 0);
-			return (-1);
-		}
-		return (0);
-	}
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return (0);
-		conn_close(c, CLOSE_ERROR, errno);
-		return (-1);
-	}
 	c->c_bytes_in += n;
-	stats_add(&w->w_stats.st_bytes_in, n);
-	more = (size_t)n == room || (c->c_flags & CONN_FIN_SEEN);
+	stats_add(&cp->cp_stats->st_bytes_in, n);
+	c->c_tick = cp->cp_tick;
 
-	if (queued > 0)		/* order: behind what is already queued */
-		return (conn_queue(c, w->w_rbuf, n) == -1 ? -1 : more);
-
-	sent = send(fd, w->w_rbuf, n, MSG_NOSIGNAL);
-	if (sent == -1) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+	/*
+	 * The input, not the output: libevent keeps a socket bufferevent's
+	 * output frozen at its start, so only its own write event may
+	 * drain it.
+	 */
+	if (evbuffer_get_length(out) == 0) {
+		sent = evbuffer_write(in, bufferevent_getfd(bev));
+		if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
 			conn_close(c, CLOSE_ERROR, errno);
-			return (-1);
+			return;
 		}
-		sent = 0;
-	}
-	c->c_bytes_out += sent;
-	stats_add(&w->w_stats.st_bytes_out, sent);
-	c->c_tick = w->w_tick;
-	if (sent < n && conn_queue(c, w->w_rbuf + sent, n - sent) == -1)
-		return (-1);
-	return (more);
-}
-
-/*
- * Queue echo data the socket would not take.  evbuffer_add() copies into
- * the tail chain, so a peer sending one byte per segment costs a byte per
- * byte, not a chain per segment.
- */
-static int
-conn_queue(struct conn *c, const char *data, size_t len)
-{
-	if (c->c_queue == NULL && (c->c_queue = evbuffer_new()) == NULL) {
-		conn_close(c, CLOSE_OOM, 0);
-		return (-1);
-	}
-	if (evbuffer_add(c->c_queue, data, len) == -1) {
-		conn_close(c, CLOSE_OOM, 0);
-		return (-1);
-	}
-	return (0);
-}
-
-/*
- * Write what is queued until it is gone or the socket is full: only a full
- * socket brings another writable edge.  Returns -1 when the connection is
- * gone.
- */
-static int
-conn_flush(struct conn *c)
-{
-	struct worker	*w = c->c_worker;
-	int		 n;
-
-	while (c->c_queue != NULL) {
-		n = evbuffer_write(c->c_queue, event_get_fd(&c->c_ev));
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return (0);
-			conn_close(c, CLOSE_ERROR, errno);
-			return (-1);
-		}
-		c->c_bytes_out += n;
-		stats_add(&w->w_stats.st_bytes_out, n);
-		c->c_tick = w->w_tick;
-		if (evbuffer_get_length(c->c_queue) > 0)
-			continue;
-		/* Idle connections keep no buffer: it is most of their cost. */
-		evbuffer_free(c->c_queue);
-		c->c_queue = NULL;
-		if (c->c_flags & CONN_PEER_EOF) {
-			conn_close(c, CLOSE_EOF, 0);
-			return (-1);
+		if (sent > 0) {
+			c->c_bytes_out += sent;
+			stats_add(&cp->cp_stats->st_bytes_out, sent);
 		}
 	}
-	return (0);
-}
+	if (evbuffer_get_length(in) > 0 && conn_queue(c, in) == -1)
+		return;
 
-/*
- * Watch for what the connection needs next: reading while the queue is
- * below the high mark (and, once paused, until it is back at the low
- * mark), writing while anything is queued, never reading after EOF.
- */
-static int
-conn_update(struct conn *c)
-{
-	const struct settings *s = c->c_worker->w_server->s_settings;
-	size_t		 queued = conn_queued(c);
-	short		 want = 0;
-
-	if (queued >= s->high_water)
+	queued = evbuffer_get_length(out);
+	if (conn_paused_next(0, queued, cp->cp_settings->high_water,
+	    cp->cp_settings->low_water)) {
 		c->c_flags |= CONN_PAUSED;
-	else if (queued <= s->low_water)
-		c->c_flags &= ~CONN_PAUSED;
-	if (!(c->c_flags & (CONN_PAUSED | CONN_PEER_EOF)))
-		want |= CONN_WATCH_READ;
-	if (queued > 0)
-		want |= EV_WRITE;
-	if (want == c->c_events)
-		return (0);
+		bufferevent_disable(bev, EV_READ);
+	} else
+		conn_limit_read(c, queued);
+}
 
-	event_del(&c->c_ev);
-	event_assign(&c->c_ev, c->c_worker->w_base, event_get_fd(&c->c_ev),
-	    want | EV_PERSIST | EV_ET, conn_io_cb, c);
-	c->c_events = want;
-	if (event_add(&c->c_ev, NULL) == -1) {
-		conn_close(c, CLOSE_ERROR, 0);
+/*
+ * Move what the socket refused to the output.  evbuffer_add() copies into
+ * the output's tail chain: moving the input's chains instead would keep a
+ * chain of at least 1 KiB per read, and a peer sending one byte per
+ * segment could then hold a thousand times the high mark.  Returns -1
+ * when the connection is gone.
+ */
+static int
+conn_queue(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer		*out = bufferevent_get_output(c->c_bev);
+	struct evbuffer_iovec	 v[4];
+	int			 i, nv;
+
+	/* Only libevent's writes drain the output: that is what we count. */
+	if (c->c_written == NULL &&
+	    (c->c_written = evbuffer_add_cb(out, conn_written_cb, c)) == NULL) {
+		conn_close(c, CLOSE_OOM, 0);
 		return (-1);
 	}
+	while ((nv = evbuffer_peek(in, -1, NULL, v, 4)) > 0) {
+		size_t	 moved = 0;
+
+		for (i = 0; i < nv && i < 4; i++) {
+			if (evbuffer_add(out, v[i].iov_base,
+			    v[i].iov_len) == -1) {
+				conn_close(c, CLOSE_OOM, 0);
+				return (-1);
+			}
+			moved += v[i].iov_len;
+		}
+		evbuffer_drain(in, moved);
+	}
 	return (0);
+}
+
+/*
+ * Size the next read to the room below the high mark.  Only caps below
+ * what libevent reads anyway need setting, so the common case costs a
+ * test.
+ */
+static void
+conn_limit_read(struct conn *c, size_t queued)
+{
+	size_t	 room = conn_read_room(queued, c->c_pool->cp_settings->high_water);
+
+	if (room < CONN_READ_CAP) {
+		bufferevent_set_max_single_read(c->c_bev, room);
+		c->c_flags |= CONN_READ_CAPPED;
+	} else if (c->c_flags & CONN_READ_CAPPED) {
+		bufferevent_set_max_single_read(c->c_bev, 0);	/* default */
+		c->c_flags &= ~CONN_READ_CAPPED;
+	}
+}
+
+/*
+ * libevent wrote part of the queue: count it as progress.  Every change
+ * to the output comes here; only removals are writes.
+ */
+static void
+conn_written_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)out;
+	if (info->n_deleted == 0)
+		return;
+	c->c_bytes_out += info->n_deleted;
+	stats_add(&c->c_pool->cp_stats->st_bytes_out, info->n_deleted);
+	c->c_tick = c->c_pool->cp_tick;
+}
+
+/*
+ * The queue has drained to the write low watermark: --low-water while
+ * echoing, so a paused connection reads again; 0 after the peer's EOF, so
+ * the connection ends once every byte is back.
+ */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+	size_t		 queued = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->c_flags & CONN_PEER_EOF) {
+		if (queued == 0)
+			conn_close(c, CLOSE_EOF, 0);
+		return;
+	}
+	if ((c->c_flags & CONN_PAUSED) && !conn_paused_next(1, queued,
+	    c->c_pool->cp_settings->high_water,
+	    c->c_pool->cp_settings->low_water)) {
+		c->c_flags &= ~CONN_PAUSED;
+		conn_limit_read(c, queued);
+		if (bufferevent_enable(bev, EV_READ) == -1)
+			conn_close(c, CLOSE_ERROR, 0);
+	}
+}
+
+/*
+ * EOF or an error.  libevent has already stopped reading; after EOF the
+ * queue is still owed to the peer, so the connection ends only when the
+ * write callback finds it empty (low watermark 0).
+ */
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_ERROR) {
+		conn_close(c, CLOSE_ERROR, EVUTIL_SOCKET_ERROR());
+		return;
+	}
+	if (!(what & BEV_EVENT_EOF))
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		conn_close(c, CLOSE_EOF, 0);
+		return;
+	}
+	c->c_flags |= CONN_PEER_EOF;
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 }
 
 /*
@@ -314,77 +360,54 @@ conn_update(struct conn *c)
 static void
 conn_close(struct conn *c, enum close_reason why, int errnum)
 {
-	struct worker	*w = c->c_worker;
-	size_t		 lost = conn_queued(c);
+	struct conn_pool *cp = c->c_pool;
+	struct evbuffer	*out = bufferevent_get_output(c->c_bev);
+	size_t		 lost = evbuffer_get_length(out);
 
-	if (why == CLOSE_IDLE)
-		stats_add(&w->w_stats.st_idle_closed, 1);
-	else if (why == CLOSE_STALL)
-		stats_add(&w->w_stats.st_stall_closed, 1);
-
+	stats_add((_Atomic uint64_t *)((char *)cp->cp_stats +
+	    conn_close_reasons[why].cr_counter), 1);
 	if (log_enabled(LOG_LEVEL_INFO)) {
-		char		 peer[INET6_ADDRSTRLEN + 8] = "?";
-		char		 host[INET6_ADDRSTRLEN];
+		char		 peer[128];
 		uint64_t	 ms = conn_now_ms() - c->c_start_ms;
 
-		if (c->c_peer.sa.sa_family == AF_INET &&
-		    inet_ntop(AF_INET, &c->c_peer.sin.sin_addr, host,
-		    sizeof(host)) != NULL)
-			snprintf(peer, sizeof(peer), "%s:%u", host,
-			    ntohs(c->c_peer.sin.sin_port));
-		else if (c->c_peer.sa.sa_family == AF_INET6 &&
-		    inet_ntop(AF_INET6, &c->c_peer.sin6.sin6_addr, host,
-		    sizeof(host)) != NULL)
-			snprintf(peer, sizeof(peer), "[%s]:%u", host,
-			    ntohs(c->c_peer.sin6.sin6_port));
+		log_sockaddr(&c->c_peer.sa, c->c_peerlen, peer, sizeof(peer));
 		log_info("close %s after %llu.%03llus: in=%llu out=%llu "
 		    "unsent=%zu: %s%s%s", peer,
 		    (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000),
 		    (unsigned long long)c->c_bytes_in,
 		    (unsigned long long)c->c_bytes_out, lost,
-		    conn_close_reasons[why], errnum ? ": " : "",
+		    conn_close_reasons[why].cr_word, errnum ? ": " : "",
 		    errnum ? strerror(errnum) : "");
 	}
 
-	/*
-	 * Close first: that already takes the socket out of epoll, and the
-	 * EPOLL_CTL_DEL event_del() then makes fails at once with EBADF,
-	 * which libevent expects, instead of walking epoll's tree.  The
-	 * number cannot be reused in between: only this thread accepts into
-	 * this loop.
-	 */
-	close(event_get_fd(&c->c_ev));
-	event_del(&c->c_ev);
-	if (c->c_queue != NULL)
-		evbuffer_free(c->c_queue);
-	TAILQ_REMOVE(&w->w_conns, c, c_entry);
-	w->w_nconns--;
-	atomic_fetch_sub(&w->w_server->s_active, 1);
+	/* Freeing drops what is queued: that is no write to count. */
+	if (c->c_written != NULL)
+		evbuffer_remove_cb_entry(out, c->c_written);
+	bufferevent_free(c->c_bev);
+	TAILQ_REMOVE(&cp->cp_conns, c, c_entry);
+	cp->cp_nconns--;
+	atomic_fetch_sub(cp->cp_active, 1);
 	free(c);
-	worker_drain_check(w);
+	if (cp->cp_closed != NULL)
+		cp->cp_closed(cp->cp_closed_arg);
 }
 
 /*
- * Once a tick: close connections silent for --idle-timeout, and those
- * whose peer took nothing for --stall-timeout.
+ * Once a tick: close connections silent for --idle-timeout with nothing
+ * queued, and those whose peer took nothing for --stall-timeout.
  */
 void
-conn_sweep(struct worker *w)
+conn_sweep(struct conn_pool *cp)
 {
-	const struct settings *s = w->w_server->s_settings;
+	const struct settings *s = cp->cp_settings;
 	struct conn	*c, *next;
-	uint32_t	 ticks, quiet;
+	unsigned int	 quiet;
 
-	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
+	for (c = TAILQ_FIRST(&cp->cp_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
-		/*
-		 * Progress may have come just before the last tick, so only
-		 * more ticks than the timeout prove it has passed.
-		 */
-		ticks = w->w_tick - c->c_tick;
-		quiet = (ticks > 0 ? ticks - 1 : 0) * SWEEP_INTERVAL_SEC;
-		if (c->c_queue != NULL) {
+		quiet = conn_quiet_sec(cp->cp_tick, c->c_tick);
+		if (evbuffer_get_length(bufferevent_get_output(c->c_bev)) > 0) {
 			if (s->stall_timeout != 0 && quiet >= s->stall_timeout)
 				conn_close(c, CLOSE_STALL, 0);
 		} else if (s->idle_timeout != 0 && quiet >= s->idle_timeout)
@@ -397,24 +420,25 @@ conn_sweep(struct worker *w)
  * no progress since the last drain tick.  The busy ones keep echoing.
  */
 void
-conn_drain_quiet(struct worker *w)
+conn_drain_quiet(struct conn_pool *cp)
 {
 	struct conn	*c, *next;
 
-	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
+	for (c = TAILQ_FIRST(&cp->cp_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
-		if (c->c_queue == NULL && w->w_tick - c->c_tick >= 2)
+		if (evbuffer_get_length(bufferevent_get_output(c->c_bev)) ==
+		    0 && cp->cp_tick - c->c_tick >= 2)
 			conn_close(c, CLOSE_SHUTDOWN, 0);
 	}
 }
 
 /* Close every connection, whatever it is doing. */
 void
-conn_close_all(struct worker *w, enum close_reason why)
+conn_close_all(struct conn_pool *cp, enum close_reason why)
 {
 	struct conn	*c, *next;
 
-	for (c = TAILQ_FIRST(&w->w_conns); c != NULL; c = next) {
+	for (c = TAILQ_FIRST(&cp->cp_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		conn_close(c, why, 0);
 	}

@@ -22,21 +22,10 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "counters.h"
+
 /* RFC 862 assigns port 7 to the echo service. */
 #define ECHOD_DEFAULT_PORT	"7"
-
-/*
- * Bytes read per wake-up.  Large enough that a bulk transfer costs few
- * system calls (libevent's own reads stop at 4 KiB), small enough to share
- * one per thread and stay in cache.
- */
-#define READ_BUF_SIZE		(64 * 1024)
-
-/*
- * Callbacks a loop runs before polling again: a fair turn for every ready
- * connection, few enough extra epoll_wait() calls under load.
- */
-#define DISPATCH_MAX		128
 
 /* Longest host name or address accepted in --listen (RFC 1035 limit). */
 #define HOST_MAX		255
@@ -51,10 +40,21 @@
 #define THREADS_MAX		256
 
 /*
- * Descriptors kept back from the connection cap for listeners, the log,
- * control pipes and the spare used to refuse clients on EMFILE.
+ * Descriptors the process holds besides connections: stdin/out/err, the
+ * log file or syslog socket, the workers' done pipe, libevent's signal
+ * socket pair.
  */
-#define FD_RESERVE		64
+#define FD_RESERVE_MAIN		9
+
+/* Per worker: its epoll, its timerfd, its command pipe, its spare. */
+#define FD_RESERVE_WORKER	5
+
+/*
+ * Room for descriptors nobody counted (libraries, the name service): a
+ * sixteenth of the limit, at most this many, so that a small limit still
+ * leaves most of itself to clients.
+ */
+#define FD_SLACK_MAX		64
 
 /* Seconds between the checks for idle and stalled connections. */
 #define SWEEP_INTERVAL_SEC	1
@@ -111,27 +111,17 @@ enum settings_action {
 
 /* Counters of one thread.  Only the owner writes; anyone may read. */
 struct stats {
-	_Atomic uint64_t	 st_accepted;
-	_Atomic uint64_t	 st_rejected;
-	_Atomic uint64_t	 st_idle_closed;
-	_Atomic uint64_t	 st_stall_closed;
-	_Atomic uint64_t	 st_bytes_in;
-	_Atomic uint64_t	 st_bytes_out;
-	_Atomic uint64_t	 st_accept_errors;
-	_Atomic uint64_t	 st_accept_pauses;
+#define STATS_FIELD(name, what)	_Atomic uint64_t st_##name;
+	COUNTERS(STATS_FIELD)
+#undef STATS_FIELD
 };
 
 /* A plain copy of the counters, summed over threads for reporting. */
 struct stats_total {
-	uint64_t	 accepted;
-	uint64_t	 active;
-	uint64_t	 rejected;
-	uint64_t	 idle_closed;
-	uint64_t	 stall_closed;
-	uint64_t	 bytes_in;
-	uint64_t	 bytes_out;
-	uint64_t	 accept_errors;
-	uint64_t	 accept_pauses;
+	uint64_t	 active;	/* connections open now */
+#define STATS_TOTAL_FIELD(name, what)	uint64_t name;
+	COUNTERS(STATS_TOTAL_FIELD)
+#undef STATS_TOTAL_FIELD
 };
 
 /* A socket bound and listening, shared by every worker. */
@@ -140,19 +130,45 @@ struct bound {
 	char		 b_name[HOST_MAX + 16];	/* printable address:port */
 };
 
-/* Why a connection ended; indexes conn_close_reasons[]. */
+/*
+ * Why a connection ended: X(reason, its counter in COUNTERS, the word in
+ * the connection's log line).
+ */
+#define CLOSE_REASONS(X)						\
+	X(CLOSE_EOF, eof_closed, "eof")	/* all echoed, peer done */	\
+	X(CLOSE_ERROR, error_closed, "error")	/* reset, ... */	\
+	X(CLOSE_IDLE, idle_closed, "idle timeout")			\
+	X(CLOSE_STALL, stall_closed, "stall timeout")			\
+	X(CLOSE_SHUTDOWN, shutdown_closed, "shutdown")	/* quiet */	\
+	X(CLOSE_DEADLINE, deadline_closed, "shutdown forced")		\
+	X(CLOSE_OOM, oom_closed, "out of memory")
+
 enum close_reason {
-	CLOSE_EOF,		/* the peer finished and got every byte back */
-	CLOSE_ERROR,		/* the socket failed (reset, ...) */
-	CLOSE_IDLE,		/* nothing arrived for --idle-timeout */
-	CLOSE_STALL,		/* the peer took no data for --stall-timeout */
-	CLOSE_SHUTDOWN,		/* quiet when echod was asked to stop */
-	CLOSE_DEADLINE,		/* busy at --shutdown-timeout, or a second signal */
-	CLOSE_OOM		/* no memory to queue the echo */
+#define CLOSE_ENUM(reason, counter, word)	reason,
+	CLOSE_REASONS(CLOSE_ENUM)
+#undef CLOSE_ENUM
 };
 
 struct conn;
+struct listeners;
 TAILQ_HEAD(conn_list, conn);
+
+/*
+ * The connections of one event loop, and all conn.c needs of their
+ * owner.  cp_closed runs after every close: the owner learns that a
+ * descriptor was freed without conn.c knowing who owns it.
+ */
+struct conn_pool {
+	struct event_base	*cp_base;
+	const struct settings	*cp_settings;
+	struct stats		*cp_stats;
+	_Atomic long		*cp_active;	/* open in the whole process */
+	struct conn_list	 cp_conns;
+	size_t			 cp_nconns;
+	uint32_t		 cp_tick;	/* advanced by the sweep */
+	void			(*cp_closed)(void *);
+	void			*cp_closed_arg;
+};
 
 /*
  * One event loop and the connections it serves.  Connections never move
@@ -164,11 +180,9 @@ struct worker {
 	int			 w_id;
 	pthread_t		 w_thread;
 	struct event_base	*w_base;
-	char			*w_rbuf;	/* READ_BUF_SIZE, shared by its conns */
+	struct conn_pool	 w_pool;
+	struct listeners	*w_listeners;	/* NULL: not accepting */
 
-	struct conn_list	 w_conns;
-	size_t			 w_nconns;
-	uint32_t		 w_tick;	/* advanced by the sweep */
 	struct event		 w_sweep_ev;
 	int			 w_tick_fd;	/* timerfd behind w_sweep_ev, or -1 */
 	int			 w_draining;
@@ -178,12 +192,6 @@ struct worker {
 
 	int			 w_ctl[2];	/* main writes commands, we read */
 	struct event		 w_ctl_ev;
-
-	struct evconnlistener	*w_listeners[LISTEN_MAX];
-	size_t			 w_nlisteners;
-	int			 w_accept_paused;
-	struct event		 w_resume_ev;
-	int			 w_spare_fd;	/* given up to refuse on EMFILE */
 
 	struct stats		 w_stats;
 };
@@ -211,18 +219,25 @@ int		 daemon_abspath(const char *, char *, size_t);
 int		 daemon_drop_privileges(const char *);
 
 /* conn.c */
-void		 conn_accept(struct worker *, int, const struct sockaddr *,
+void		 conn_pool_init(struct conn_pool *, struct event_base *,
+		    const struct settings *, struct stats *, _Atomic long *);
+void		 conn_accept(struct conn_pool *, int, const struct sockaddr *,
 		    socklen_t);
-void		 conn_sweep(struct worker *);
-void		 conn_drain_quiet(struct worker *);
-void		 conn_close_all(struct worker *, enum close_reason);
+void		 conn_sweep(struct conn_pool *);
+void		 conn_drain_quiet(struct conn_pool *);
+void		 conn_close_all(struct conn_pool *, enum close_reason);
+int		 conn_paused_next(int, size_t, size_t, size_t);
+size_t		 conn_read_room(size_t, size_t);
+unsigned int	 conn_quiet_sec(uint32_t, uint32_t);
 
 /* listener.c */
 int		 listener_adopt(struct server *);
 int		 listener_bind_all(struct server *);
 void		 listener_close_all(struct server *);
-int		 listener_attach(struct worker *);
-void		 listener_detach(struct worker *);
+struct listeners *listener_attach(struct server *, struct event_base *,
+		    struct conn_pool *, struct stats *);
+void		 listener_detach(struct listeners *);
+void		 listener_conn_closed(struct listeners *);
 long		 listener_max_conns(struct server *);
 
 /* log.c */
@@ -242,6 +257,8 @@ void		 fatal(const char *, ...)
 void		 fatalx(const char *, ...)
 		    __attribute__((__format__(__printf__, 1, 2), __noreturn__));
 int		 log_enabled(int);
+void		 log_sockaddr(const struct sockaddr *, socklen_t, char *,
+		    size_t);
 void		 log_open_syslog(void);
 int		 log_open_file(const char *);
 void		 log_reopen(void);

@@ -9,7 +9,6 @@
 
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -20,44 +19,36 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/listener.h>
 
 #include "echod.h"
 
+/* One event loop's listeners: what it accepts on and its back-off. */
+struct listeners {
+	struct server		*l_server;
+	struct conn_pool	*l_pool;	/* where connections go */
+	struct stats		*l_stats;
+	struct evconnlistener	*l_evl[LISTEN_MAX * 4];
+	size_t			 l_n;
+	int			 l_paused;
+	struct event		 l_resume_ev;
+	int			 l_spare_fd;	/* given up to refuse on EMFILE */
+	time_t			 l_logged;	/* last pause logged, monotonic s */
+	uint64_t		 l_unlogged;	/* pauses since then */
+};
+
 static int	listener_bind_one(struct server *, const struct listen_spec *,
 		    const struct addrinfo *);
-static void	listener_name(const struct sockaddr *, char *, size_t);
 static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	listener_error_cb(struct evconnlistener *, void *);
-static void	listener_refuse_one(struct worker *, int);
-static void	listener_pause(struct worker *, int);
+static void	listener_refuse_one(struct listeners *, int);
+static void	listener_pause(struct listeners *, int);
+static void	listener_resume(struct listeners *);
 static void	listener_resume_cb(evutil_socket_t, short, void *);
-
-/* "192.0.2.1:7", "[2001:db8::1]:7" or "unix:/run/echo.sock". */
-static void
-listener_name(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char	 host[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_UNIX) {
-		const struct sockaddr_un *sun = (const void *)sa;
-
-		snprintf(buf, len, "unix:%s", sun->sun_path);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
-	} else {
-		const struct sockaddr_in *sin = (const void *)sa;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
-	}
-}
 
 /*
  * Bind and listen on one resolved address.  Returns 0, 1 when the address
@@ -75,7 +66,7 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	char			 name[sizeof(b->b_name)];
 	int			 fd, on = 1;
 
-	listener_name(ai->ai_addr, name, sizeof(name));
+	log_sockaddr(ai->ai_addr, ai->ai_addrlen, name, sizeof(name));
 	if (srv->s_nbound == sizeof(srv->s_bound) / sizeof(srv->s_bound[0])) {
 		log_warnx("cannot listen on %s: too many addresses", name);
 		return (-1);
@@ -137,7 +128,7 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	b = &srv->s_bound[srv->s_nbound++];
 	b->b_fd = fd;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		listener_name((struct sockaddr *)&ss, b->b_name,
+		log_sockaddr((struct sockaddr *)&ss, sslen, b->b_name,
 		    sizeof(b->b_name));
 	else
 		snprintf(b->b_name, sizeof(b->b_name), "%s", name);
@@ -243,7 +234,7 @@ listener_adopt(struct server *srv)
 		b->b_fd = fd;
 		len = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-			listener_name((struct sockaddr *)&ss, b->b_name,
+			log_sockaddr((struct sockaddr *)&ss, len, b->b_name,
 			    sizeof(b->b_name));
 		else
 			snprintf(b->b_name, sizeof(b->b_name), "fd %d", fd);
@@ -267,14 +258,15 @@ listener_close_all(struct server *srv)
 
 /*
  * Raise the descriptor limit as far as allowed and work out the connection
- * cap: the one asked for, or what the limit leaves after the reserve.
+ * cap: the one asked for, or what the limit leaves after what echod itself
+ * holds and some slack.
  */
 long
 listener_max_conns(struct server *srv)
 {
 	const struct settings	*s = srv->s_settings;
 	struct rlimit		 rl;
-	long			 limit, reserve, avail;
+	long			 limit, reserve, slack, avail;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rlim_t	 cur = rl.rlim_cur;
@@ -292,10 +284,11 @@ listener_max_conns(struct server *srv)
 	else
 		limit = (long)rl.rlim_cur;
 
-	/* Each thread holds a duplicate of every socket and a pipe. */
-	reserve = FD_RESERVE + (long)srv->s_nbound * (s->threads + 1) +
-	    3L * s->threads;
-	avail = limit > reserve ? limit - reserve : 1;
+	/* Each thread holds a duplicate of every listening socket. */
+	reserve = FD_RESERVE_MAIN + (long)s->threads * (FD_RESERVE_WORKER +
+	    (long)srv->s_nbound);
+	slack = limit / 16 < FD_SLACK_MAX ? limit / 16 : FD_SLACK_MAX;
+	avail = limit > reserve + slack ? limit - reserve - slack : 1;
 	if (s->max_conns == 0)
 		return (avail);
 	if (s->max_conns > avail)
@@ -306,64 +299,81 @@ listener_max_conns(struct server *srv)
 }
 
 /*
- * Start accepting in this worker, on its own duplicate of each socket.
- * evconnlistener takes the whole queue per wake-up.  Taking one connection
- * per wake-up instead measured 6.5 % less CPU per connection in a
- * connect/echo/close benchmark (fewer sockets alive at once keep the
- * kernel's socket, inode and file allocations on their fast paths), but
- * with 1000 busy connections on the loop it accepted 30-50 % fewer new
- * ones per second: a busy daemon must not keep newcomers waiting in the
- * backlog.
+ * Start accepting on an event loop, on its own duplicate of each socket,
+ * handing connections to pool.  evconnlistener takes the whole accept
+ * queue per wake-up, so a busy loop does not keep newcomers waiting (see
+ * bench/RESULTS.md).  Returns NULL on failure (logged).
  */
-int
-listener_attach(struct worker *w)
+struct listeners *
+listener_attach(struct server *srv, struct event_base *base,
+    struct conn_pool *pool, struct stats *st)
 {
-	struct server	*srv = w->w_server;
-	size_t		 i;
-	int		 fd;
+	struct listeners	*ls;
+	size_t			 i;
+	int			 fd;
 
-	w->w_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	evtimer_assign(&w->w_resume_ev, w->w_base, listener_resume_cb, w);
+	if ((ls = calloc(1, sizeof(*ls))) == NULL) {
+		log_warn("cannot listen");
+		return (NULL);
+	}
+	ls->l_server = srv;
+	ls->l_pool = pool;
+	ls->l_stats = st;
+	ls->l_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	evtimer_assign(&ls->l_resume_ev, base, listener_resume_cb, ls);
 	for (i = 0; i < srv->s_nbound; i++) {
 		struct evconnlistener *l;
 
 		fd = fcntl(srv->s_bound[i].b_fd, F_DUPFD_CLOEXEC, 0);
 		if (fd == -1) {
 			log_warn("cannot listen on %s", srv->s_bound[i].b_name);
-			return (-1);
+			listener_detach(ls);
+			return (NULL);
 		}
 		/* Backlog 0: the socket is listening already. */
-		l = evconnlistener_new(w->w_base, listener_accept_cb, w,
+		l = evconnlistener_new(base, listener_accept_cb, ls,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 		if (l == NULL) {
 			log_warnx("cannot listen on %s",
 			    srv->s_bound[i].b_name);
 			close(fd);
-			return (-1);
+			listener_detach(ls);
+			return (NULL);
 		}
 		evconnlistener_set_error_cb(l, listener_error_cb);
-		w->w_listeners[w->w_nlisteners++] = l;
+		ls->l_evl[ls->l_n++] = l;
 	}
-	return (0);
+	return (ls);
 }
 
 /*
- * Stop accepting in this worker.  Once every worker has, the socket is
- * closed and new connections are refused by the kernel.
+ * Stop accepting on this loop.  Once every loop has, the socket is closed
+ * and new connections are refused by the kernel.
  */
 void
-listener_detach(struct worker *w)
+listener_detach(struct listeners *ls)
 {
 	size_t	 i;
 
-	for (i = 0; i < w->w_nlisteners; i++)
-		evconnlistener_free(w->w_listeners[i]);
-	w->w_nlisteners = 0;
-	if (evtimer_initialized(&w->w_resume_ev))
-		evtimer_del(&w->w_resume_ev);
-	if (w->w_spare_fd != -1)
-		close(w->w_spare_fd);
-	w->w_spare_fd = -1;
+	if (ls == NULL)
+		return;
+	for (i = 0; i < ls->l_n; i++)
+		evconnlistener_free(ls->l_evl[i]);
+	evtimer_del(&ls->l_resume_ev);
+	if (ls->l_spare_fd != -1)
+		close(ls->l_spare_fd);
+	free(ls);
+}
+
+/*
+ * A connection closed and gave back its descriptor: if accepting paused
+ * for want of one, try again now rather than at the end of the pause.
+ */
+void
+listener_conn_closed(struct listeners *ls)
+{
+	if (ls->l_paused)
+		listener_resume(ls);
 }
 
 /* A new connection: admit it under the cap, or close it at once. */
@@ -371,19 +381,19 @@ static void
 listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct worker	*w = arg;
-	struct server	*srv = w->w_server;
+	struct listeners *ls = arg;
+	struct server	*srv = ls->l_server;
 
 	(void)l;
 	if (atomic_fetch_add(&srv->s_active, 1) >= srv->s_max_conns) {
 		atomic_fetch_sub(&srv->s_active, 1);
 		close(fd);
-		stats_add(&w->w_stats.st_rejected, 1);
+		stats_add(&ls->l_stats->st_rejected, 1);
 		log_info("rejected a connection: the cap of %ld is reached",
 		    srv->s_max_conns);
 		return;
 	}
-	conn_accept(w, fd, sa, (socklen_t)salen);
+	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen);
 }
 
 /*
@@ -393,17 +403,17 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 static void
 listener_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct worker	*w = arg;
+	struct listeners *ls = arg;
 	int		 err = EVUTIL_SOCKET_ERROR();
 
-	stats_add(&w->w_stats.st_accept_errors, 1);
+	stats_add(&ls->l_stats->st_accept_errors, 1);
 	switch (err) {
 	case EMFILE:
 	case ENFILE:
 	case ENOBUFS:
 	case ENOMEM:
-		listener_refuse_one(w, evconnlistener_get_fd(l));
-		listener_pause(w, err);
+		listener_refuse_one(ls, evconnlistener_get_fd(l));
+		listener_pause(ls, err);
 		break;
 	default:
 		/* One failed handshake; the next accept is independent. */
@@ -417,52 +427,74 @@ listener_error_cb(struct evconnlistener *l, void *arg)
  * accepted and closed, and learns it was refused instead of hanging.
  */
 static void
-listener_refuse_one(struct worker *w, int lfd)
+listener_refuse_one(struct listeners *ls, int lfd)
 {
 	int	 fd;
 
-	if (w->w_spare_fd == -1)
+	if (ls->l_spare_fd == -1)
 		return;
-	close(w->w_spare_fd);
+	close(ls->l_spare_fd);
 	fd = accept(lfd, NULL, NULL);
 	if (fd != -1) {
 		close(fd);
-		stats_add(&w->w_stats.st_rejected, 1);
+		stats_add(&ls->l_stats->st_rejected, 1);
 	}
-	w->w_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ls->l_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /*
- * Stop accepting for ACCEPT_PAUSE_SEC.  Existing connections go on; the
- * pause itself is what limits the log to a line a second.
+ * Stop accepting until a connection closes, or ACCEPT_PAUSE_SEC at most.
+ * A busy server can pause and resume many times a second, so the log says
+ * so at most once per ACCEPT_PAUSE_SEC, with the count.
  */
 static void
-listener_pause(struct worker *w, int err)
+listener_pause(struct listeners *ls, int err)
 {
 	struct timeval	 tv = { ACCEPT_PAUSE_SEC, 0 };
+	struct timespec	 now;
+	char		 more[64] = "";
 	size_t		 i;
 
-	if (w->w_accept_paused)
+	if (ls->l_paused)
 		return;
-	for (i = 0; i < w->w_nlisteners; i++)
-		evconnlistener_disable(w->w_listeners[i]);
-	w->w_accept_paused = 1;
-	stats_add(&w->w_stats.st_accept_pauses, 1);
-	log_warnx("accept: %s; pausing new connections for %ds with %zu "
-	    "open", strerror(err), ACCEPT_PAUSE_SEC, w->w_nconns);
-	evtimer_add(&w->w_resume_ev, &tv);
+	for (i = 0; i < ls->l_n; i++)
+		evconnlistener_disable(ls->l_evl[i]);
+	ls->l_paused = 1;
+	stats_add(&ls->l_stats->st_accept_pauses, 1);
+	evtimer_add(&ls->l_resume_ev, &tv);
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ls->l_logged != 0 && now.tv_sec - ls->l_logged < ACCEPT_PAUSE_SEC) {
+		ls->l_unlogged++;
+		return;
+	}
+	if (ls->l_unlogged > 0)
+		snprintf(more, sizeof(more), " (and %llu pauses unlogged)",
+		    (unsigned long long)ls->l_unlogged);
+	log_warnx("accept: %s; pausing new connections for %ds or until one "
+	    "closes, with %zu open%s", strerror(err), ACCEPT_PAUSE_SEC,
+	    ls->l_pool->cp_nconns, more);
+	ls->l_logged = now.tv_sec;
+	ls->l_unlogged = 0;
 }
 
-/* The pause is over: try accepting again. */
+/* Accept again. */
+static void
+listener_resume(struct listeners *ls)
+{
+	size_t	 i;
+
+	ls->l_paused = 0;
+	evtimer_del(&ls->l_resume_ev);
+	for (i = 0; i < ls->l_n; i++)
+		evconnlistener_enable(ls->l_evl[i]);
+}
+
+/* The pause is over without a connection closing. */
 static void
 listener_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct worker	*w = arg;
-	size_t		 i;
-
 	(void)fd;
 	(void)what;
-	w->w_accept_paused = 0;
-	for (i = 0; i < w->w_nlisteners; i++)
-		evconnlistener_enable(w->w_listeners[i]);
+	listener_resume(arg);
 }

@@ -8,7 +8,11 @@
 
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -137,6 +141,45 @@ int
 log_enabled(int level)
 {
 	return (level <= log_verbosity);
+}
+
+/*
+ * An address as log lines and listeners name it: "192.0.2.1:7",
+ * "[2001:db8::1]:7", "unix:/run/echod.sock", or "?" when unknown.
+ */
+void
+log_sockaddr(const struct sockaddr *sa, socklen_t salen, char *buf,
+    size_t len)
+{
+	char	 host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		if (inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) !=
+		    NULL) {
+			snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+			return;
+		}
+	} else if (sa->sa_family == AF_INET6 &&
+	    salen >= sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		if (inet_ntop(AF_INET6, &sin6->sin6_addr, host,
+		    sizeof(host)) != NULL) {
+			snprintf(buf, len, "[%s]:%u", host,
+			    ntohs(sin6->sin6_port));
+			return;
+		}
+	} else if (sa->sa_family == AF_UNIX &&
+	    salen > offsetof(struct sockaddr_un, sun_path)) {
+		const struct sockaddr_un *sun = (const void *)sa;
+
+		snprintf(buf, len, "unix:%.*s", (int)(salen -
+		    offsetof(struct sockaddr_un, sun_path)), sun->sun_path);
+		return;
+	}
+	snprintf(buf, len, "?");
 }
 
 /* Format one line, optionally with the errno text, and write it at once. */

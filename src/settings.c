@@ -129,7 +129,7 @@ settings_usage(FILE *fp)
 "                             [default: every address, port %s]\n"
 "      --backlog N            listen queue length [%d]\n"
 "  -c, --max-conns N          most connections at once; more are closed\n"
-"                             [default: the descriptor limit less %d]\n"
+"                             [default: what the descriptor limit allows]\n"
 "      --idle-timeout SECS    close a connection silent this long, 0 never [%d]\n"
 "      --stall-timeout SECS   close a peer that takes no data this long,\n"
 "                             0 never [%d]\n"
@@ -150,7 +150,7 @@ settings_usage(FILE *fp)
 "  -V, --version              show the version and exit\n"
 "\n"
 "BYTES take a k, m or g suffix (powers of 1024); SECS take s, m or h.\n",
-	    ECHOD_DEFAULT_PORT, DEFAULT_BACKLOG, FD_RESERVE,
+	    ECHOD_DEFAULT_PORT, DEFAULT_BACKLOG,
 	    DEFAULT_IDLE_TIMEOUT, DEFAULT_STALL_TIMEOUT,
 	    (size_t)DEFAULT_HIGH_WATER, (size_t)DEFAULT_LOW_WATER,
 	    DEFAULT_SHUTDOWN_TIMEOUT);

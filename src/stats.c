@@ -40,31 +40,29 @@ stats_sum(const struct server *srv, struct stats_total *t)
 	for (i = 0; i < srv->s_nworkers; i++) {
 		struct stats *st = &srv->s_workers[i].w_stats;
 
-		t->accepted += stats_read(&st->st_accepted);
-		t->rejected += stats_read(&st->st_rejected);
-		t->idle_closed += stats_read(&st->st_idle_closed);
-		t->stall_closed += stats_read(&st->st_stall_closed);
-		t->bytes_in += stats_read(&st->st_bytes_in);
-		t->bytes_out += stats_read(&st->st_bytes_out);
-		t->accept_errors += stats_read(&st->st_accept_errors);
-		t->accept_pauses += stats_read(&st->st_accept_pauses);
+#define STATS_SUM(name, what)	t->name += stats_read(&st->st_##name);
+		COUNTERS(STATS_SUM)
+#undef STATS_SUM
 	}
 	t->active = (uint64_t)atomic_load_explicit(&srv->s_active,
 	    memory_order_relaxed);
 }
 
-/* Write the totals as one line of name=value pairs. */
+/* Write the totals as one line of name=value pairs, in COUNTERS order. */
 void
 stats_log(const struct server *srv)
 {
 	struct stats_total	 t;
+	char			 line[1024];
+	int			 len;
 
 	stats_sum(srv, &t);
-	log_notice("stats: accepted=%" PRIu64 " active=%" PRIu64
-	    " rejected=%" PRIu64 " idle_closed=%" PRIu64
-	    " stall_closed=%" PRIu64 " bytes_in=%" PRIu64
-	    " bytes_out=%" PRIu64 " accept_errors=%" PRIu64
-	    " accept_pauses=%" PRIu64,
-	    t.accepted, t.active, t.rejected, t.idle_closed, t.stall_closed,
-	    t.bytes_in, t.bytes_out, t.accept_errors, t.accept_pauses);
+	len = snprintf(line, sizeof(line), "active=%" PRIu64, t.active);
+#define STATS_FORMAT(name, what)					\
+	if (len >= 0 && (size_t)len < sizeof(line))			\
+		len += snprintf(line + len, sizeof(line) - len,		\
+		    " " #name "=%" PRIu64, t.name);
+	COUNTERS(STATS_FORMAT)
+#undef STATS_FORMAT
+	log_notice("stats: %s", line);
 }

@@ -30,6 +30,7 @@ static void	worker_ctl_cb(evutil_socket_t, short, void *);
 static void	worker_sweep_cb(evutil_socket_t, short, void *);
 static void	worker_deadline_cb(evutil_socket_t, short, void *);
 static void	worker_drain(struct worker *);
+static void	worker_conn_closed(void *);
 
 /* Set up a worker's loop, buffer, events and listeners; -1 on failure. */
 static int
@@ -40,9 +41,7 @@ worker_init(struct worker *w, struct server *srv, int id)
 	w->w_server = srv;
 	w->w_id = id;
 	w->w_ctl[0] = w->w_ctl[1] = -1;
-	w->w_spare_fd = -1;
 	w->w_tick_fd = -1;
-	TAILQ_INIT(&w->w_conns);
 
 	/*
 	 * One thread per base, so no locks; the environment must not pick
@@ -52,22 +51,16 @@ worker_init(struct worker *w, struct server *srv, int id)
 		return (-1);
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK |
 	    EVENT_BASE_FLAG_IGNORE_ENV);
-	/*
-	 * A connection whose read filled the buffer makes itself active
-	 * again; without a cap on callbacks per pass, one fast sender would
-	 * keep the loop from ever polling for anyone else.
-	 */
-	event_config_set_max_dispatch_interval(cfg, NULL, DISPATCH_MAX, 0);
 	w->w_base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (w->w_base == NULL) {
 		log_warnx("cannot create an event loop");
 		return (-1);
 	}
-	if ((w->w_rbuf = malloc(READ_BUF_SIZE)) == NULL) {
-		log_warn("cannot allocate a read buffer");
-		return (-1);
-	}
+	conn_pool_init(&w->w_pool, w->w_base, srv->s_settings, &w->w_stats,
+	    &srv->s_active);
+	w->w_pool.cp_closed = worker_conn_closed;
+	w->w_pool.cp_closed_arg = w;
 	if (pipe2(w->w_ctl, O_NONBLOCK | O_CLOEXEC) == -1) {
 		log_warn("cannot create a control pipe");
 		return (-1);
@@ -79,7 +72,9 @@ worker_init(struct worker *w, struct server *srv, int id)
 		return (-1);
 	if (srv->s_inetd_fd != -1 && id == 0)
 		return (worker_adopt_inetd(w, srv->s_inetd_fd));
-	return (listener_attach(w));
+	w->w_listeners = listener_attach(srv, w->w_base, &w->w_pool,
+	    &w->w_stats);
+	return (w->w_listeners == NULL ? -1 : 0);
 }
 
 /* --inetd: serve the one connection we were started with, then end. */
@@ -93,7 +88,7 @@ worker_adopt_inetd(struct worker *w, int fd)
 		sslen = 0;
 	atomic_fetch_add(&w->w_server->s_active, 1);
 	w->w_exit_when_empty = 1;
-	conn_accept(w, fd, (struct sockaddr *)&ss, sslen);
+	conn_accept(&w->w_pool, fd, (struct sockaddr *)&ss, sslen);
 	worker_drain_check(w);
 	return (0);
 }
@@ -102,7 +97,8 @@ worker_adopt_inetd(struct worker *w, int fd)
 static void
 worker_free(struct worker *w)
 {
-	listener_detach(w);
+	listener_detach(w->w_listeners);
+	w->w_listeners = NULL;
 	if (w->w_base != NULL) {
 		event_del(&w->w_ctl_ev);
 		event_del(&w->w_sweep_ev);
@@ -115,7 +111,6 @@ worker_free(struct worker *w)
 		close(w->w_ctl[0]);
 	if (w->w_ctl[1] != -1)
 		close(w->w_ctl[1]);
-	free(w->w_rbuf);
 }
 
 /*
@@ -225,7 +220,7 @@ worker_ctl_cb(evutil_socket_t fd, short what, void *arg)
 		for (i = 0; i < n; i++) {
 			worker_drain(w);
 			if (cmds[i] == WORKER_CMD_STOP)
-				conn_close_all(w, CLOSE_DEADLINE);
+				conn_close_all(&w->w_pool, CLOSE_DEADLINE);
 		}
 	}
 }
@@ -243,12 +238,27 @@ worker_drain(struct worker *w)
 	if (w->w_draining)
 		return;
 	w->w_draining = 1;
-	listener_detach(w);
+	listener_detach(w->w_listeners);
+	w->w_listeners = NULL;
 	if (worker_tick_every(w, DRAIN_INTERVAL_MSEC) == -1)
 		log_warn("cannot speed up the drain checks");
 	evtimer_add(&w->w_deadline_ev, &deadline);
-	w->w_tick++;
-	conn_drain_quiet(w);
+	w->w_pool.cp_tick++;
+	conn_drain_quiet(&w->w_pool);
+	worker_drain_check(w);
+}
+
+/*
+ * After every close: a freed descriptor may be what accepting waits for,
+ * and the last connection may be what a drain waits for.
+ */
+static void
+worker_conn_closed(void *arg)
+{
+	struct worker	*w = arg;
+
+	if (w->w_listeners != NULL)
+		listener_conn_closed(w->w_listeners);
 	worker_drain_check(w);
 }
 
@@ -261,7 +271,7 @@ worker_drain_check(struct worker *w)
 {
 	char	 id = (char)w->w_id;
 
-	if (w->w_finished || w->w_nconns != 0 ||
+	if (w->w_finished || w->w_pool.cp_nconns != 0 ||
 	    !(w->w_draining || w->w_exit_when_empty))
 		return;
 	w->w_finished = 1;
@@ -275,8 +285,8 @@ worker_drain_check(struct worker *w)
  * The sweep's tick comes from a timerfd the loop watches like a socket.
  * A libevent timer would give every epoll_wait() a timeout, and the kernel
  * then arms and cancels a timer of its own each time the loop goes to
- * sleep: 1.5% of the CPU per echo under light load, measured with
- * bench/compare's paired runs.  Without timerfd, a libevent timer it is.
+ * sleep (bench/RESULTS.md has the cost).  Without timerfd, a libevent
+ * timer it is.
  */
 static int
 worker_tick_init(struct worker *w)
@@ -336,11 +346,11 @@ worker_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	w->w_tick++;
+	w->w_pool.cp_tick++;
 	if (w->w_draining)
-		conn_drain_quiet(w);
+		conn_drain_quiet(&w->w_pool);
 	else
-		conn_sweep(w);
+		conn_sweep(&w->w_pool);
 }
 
 /* --shutdown-timeout has passed: whatever is left is closed. */
@@ -351,5 +361,5 @@ worker_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	conn_close_all(w, CLOSE_DEADLINE);
+	conn_close_all(&w->w_pool, CLOSE_DEADLINE);
 }

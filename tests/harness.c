@@ -96,6 +96,7 @@ static void	spawn_argv(struct child *, const char *,
 		    const struct spawn_opts *, spawn_setup_fn *, void *,
 		    const char *const *);
 static int	proc_listen_port(const char *, const unsigned long *, size_t);
+static int	stats_parse(const char *, struct echod_stats *);
 
 /*
  * Out of time: kill the daemons first, so none outlives the test, then
@@ -624,7 +625,7 @@ child_wait_ready(struct child *d)
 int
 child_stats(struct child *d, struct echod_stats *st)
 {
-	char	 line[512];
+	char	 line[1024];
 	size_t	 from = child_log_len(d);
 	long	 at;
 
@@ -634,15 +635,56 @@ child_stats(struct child *d, struct echod_stats *st)
 	    tmo(STATS_SEC))) == -1 ||
 	    child_log_line(d, (size_t)at, line, sizeof(line)) == 0)
 		return (-1);
-	if (sscanf(line, "echod: stats: accepted=%" SCNu64 " active=%" SCNu64
-	    " rejected=%" SCNu64 " idle_closed=%" SCNu64
-	    " stall_closed=%" SCNu64 " bytes_in=%" SCNu64
-	    " bytes_out=%" SCNu64 " accept_errors=%" SCNu64
-	    " accept_pauses=%" SCNu64, &st->accepted, &st->active,
-	    &st->rejected, &st->idle_closed, &st->stall_closed,
-	    &st->bytes_in, &st->bytes_out, &st->accept_errors,
-	    &st->accept_pauses) != 9) {
-		diag("unparsable stats line: %s", line);
+	return (stats_parse(strstr(line, "echod: stats: ") +
+	    strlen("echod: stats: "), st));
+}
+
+/*
+ * Fill st from a stats line's name=value pairs.  Every counter echod has
+ * must be there, and nothing else: a counter added to echod or missing
+ * from its line fails here.  Returns 0, or -1 with the reason said.
+ */
+static int
+stats_parse(const char *text, struct echod_stats *st)
+{
+	static const struct {
+		const char	*name;
+		size_t		 offset;
+	} fields[] = {
+		{ "active", offsetof(struct echod_stats, active) },
+#define STATS_FIELD_ENTRY(name, what)					\
+		{ #name, offsetof(struct echod_stats, name) },
+		COUNTERS(STATS_FIELD_ENTRY)
+#undef STATS_FIELD_ENTRY
+	};
+	const size_t	 nfields = sizeof(fields) / sizeof(fields[0]);
+	const char	*p = text;
+	char		 name[64];
+	uint64_t	 v;
+	size_t		 i, seen = 0;
+	int		 len;
+
+	memset(st, 0, sizeof(*st));
+	while (*p != '\0' && *p != '\n') {
+		if (sscanf(p, " %63[a-z_]=%" SCNu64 "%n", name, &v, &len) != 2) {
+			diag("unparsable stats line: %s", text);
+			return (-1);
+		}
+		for (i = 0; i < nfields && strcmp(fields[i].name, name) != 0;
+		    i++)
+			;
+		if (i == nfields) {
+			diag("stats line has an unknown counter %s: %s", name,
+			    text);
+			return (-1);
+		}
+		memcpy((char *)st + fields[i].offset, &v, sizeof(v));
+		seen++;
+		p += len;
+	}
+	if (seen != nfields) {
+		diag("stats line has %zu counters, not %zu: %s", seen, nfields,
+		    text);
 		return (-1);
 	}
 	return (0);

@@ -14,22 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../src/counters.h"
 #include "tap.h"
 
 /* Most listening lines remembered from one daemon's start-up. */
 #define CHILD_PORTS_MAX	8
 
-/* The counters of one "stats:" line. */
+/* The counters of one "stats:" line, from echod's own list. */
 struct echod_stats {
-	uint64_t	 accepted;
 	uint64_t	 active;
-	uint64_t	 rejected;
-	uint64_t	 idle_closed;
-	uint64_t	 stall_closed;
-	uint64_t	 bytes_in;
-	uint64_t	 bytes_out;
-	uint64_t	 accept_errors;
-	uint64_t	 accept_pauses;
+#define ECHOD_STATS_FIELD(name, what)	uint64_t name;
+	COUNTERS(ECHOD_STATS_FIELD)
+#undef ECHOD_STATS_FIELD
 };
 
 /* Names a counter for child_wait_stat(). */

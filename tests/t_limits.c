@@ -253,7 +253,8 @@ test_emfile(void)
 	ok(served > 0 && served < EMFILE_CLIENTS, "EMFILE: some served (%d), "
 	    "some waiting", served);
 	snprintf(want, sizeof(want), "echod: accept: Too many open files; "
-	    "pausing new connections for 1s with %d open\n", served);
+	    "pausing new connections for 1s or until one closes, with %d "
+	    "open\n", served);
 	ok(child_log_wait(&d, 0, want, tmo(2)) != -1,
 	    "EMFILE: the pause is logged with the %d connections open",
 	    served);

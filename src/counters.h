@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * counters.h - the one list of echod's counters.  The per-thread struct,
+ * the sum over threads, the SIGUSR1 log line and the tests' parser are
+ * all generated from it, so a counter added here appears everywhere.
+ * It has no dependencies, so the test harness includes it too.
+ */
+
+#ifndef COUNTERS_H
+#define COUNTERS_H
+
+/*
+ * X(name, what it counts).  The names are the keys of the "stats:" line,
+ * in this order; echod(8) documents each.  The *_closed counters follow
+ * the close reasons, one each, so every connection that ends is counted
+ * once.
+ */
+#define COUNTERS(X)							\
+	X(accepted, "connections accepted and served")			\
+	X(rejected, "connections closed at once: over the cap, or "	\
+	    "no descriptors left")					\
+	X(eof_closed, "connections the client finished, every byte "	\
+	    "echoed")							\
+	X(error_closed, "connections closed on a socket error")		\
+	X(idle_closed, "connections closed by --idle-timeout")		\
+	X(stall_closed, "connections closed by --stall-timeout")	\
+	X(shutdown_closed, "connections closed quiet while draining")	\
+	X(deadline_closed, "connections closed busy at the drain's "	\
+	    "deadline or a second signal")				\
+	X(oom_closed, "connections closed for want of memory")		\
+	X(bytes_in, "bytes read from clients")				\
+	X(bytes_out, "bytes written back to clients")			\
+	X(accept_errors, "failed calls to accept()")			\
+	X(accept_pauses, "times accepting paused for lack of "		\
+	    "descriptors or memory")
+
+#endif /* COUNTERS_H */
