@@ -5,7 +5,8 @@
  * pauses accepting (a line and a refused client a second, no spinning)
  * and recovers; idle connections are closed after --idle-timeout and
  * busy ones are not; a reset costs only the connection reset; --backlog
- * sets the listen queue.
+ * sets the listen queue; a small descriptor limit still serves dozens
+ * of clients, and accepting resumes as soon as a client leaves.
  */
 
 #include "config.h"
@@ -34,6 +35,20 @@
 
 /* Clients in the EMFILE test: more than descriptors, some left waiting. */
 #define EMFILE_CLIENTS	(EMFILE_NOFILE + 16)
+
+/*
+ * What a limit of EMFILE_NOFILE must leave for clients: the reserve
+ * scales with the limit, so most of a small one serves clients.
+ */
+#define SMALL_LIMIT_CLIENTS	40
+
+/*
+ * Clients that connect at once under EMFILE_NOFILE, most left queued,
+ * and how soon after they all leave a newcomer must be echoed: well
+ * inside the one-second pause, so only resuming on close can do it.
+ */
+#define BURST_CLIENTS		300
+#define BURST_RECOVERY_SEC	1.0
 
 /* How long descriptors stay exhausted while CPU time is measured. */
 #define CPU_WINDOW_SEC	2.0
@@ -68,6 +83,8 @@ static void	test_cap(void);
 static void	test_backlog(void);
 static long	listen_queue(int);
 static void	test_emfile(void);
+static void	test_small_limit(void);
+static void	test_burst_recovery(void);
 static void	test_idle(void);
 static void	test_reset(void);
 static int	expect_eof(int, double);
@@ -324,6 +341,109 @@ test_emfile(void)
 }
 
 /*
+ * A hard limit of 64 descriptors: echod reserves what it holds itself
+ * and a little slack, not a flat 64, so it says it serves at least
+ * SMALL_LIMIT_CLIENTS and does serve that many at once.
+ */
+static void
+test_small_limit(void)
+{
+	struct spawn_opts	 o = { EMFILE_NOFILE, 0 };
+	struct echod_stats	 st;
+	struct child		 d;
+	char			 line[256];
+	long			 at, cap = 0;
+	int			 fds[SMALL_LIMIT_CLIENTS], i, served = 0;
+
+	if (child_start(&d, &o, "-l", "127.0.0.1:0", NULL) == -1)
+		bail("echod did not start");
+	at = child_log_wait(&d, 0, " ready: 1 thread, at most ", 0);
+	if (at >= 0 && child_log_line(&d, (size_t)at, line, sizeof(line)) > 0)
+		sscanf(strstr(line, "at most ") + strlen("at most "), "%ld",
+		    &cap);
+	diag("small limit: %s", line);
+	if (harness_wrapped())
+		skip(1, "the wrapper keeps descriptors of its own");
+	else
+		cmp_u64((uint64_t)cap, ">=", SMALL_LIMIT_CLIENTS,
+		    "small limit: a limit of %d leaves room for at least %d "
+		    "clients", EMFILE_NOFILE, SMALL_LIMIT_CLIENTS);
+
+	for (i = 0; i < SMALL_LIMIT_CLIENTS; i++)
+		if ((fds[i] = client_connect(d.d_port)) == -1)
+			bail("connect %d: %s", i, strerror(errno));
+	for (i = 0; i < SMALL_LIMIT_CLIENTS; i++)
+		served += client_echo(fds[i], (uint64_t)i, 1000, tmo(5));
+	if (harness_wrapped())
+		skip(2, "the wrapper keeps descriptors of its own");
+	else {
+		is_int(served, SMALL_LIMIT_CLIENTS, "small limit: %d clients "
+		    "echoed at once", SMALL_LIMIT_CLIENTS);
+		is_int(child_wait_stat(&d, &st, STAT(active), "==",
+		    SMALL_LIMIT_CLIENTS, tmo(5)), 0, "small limit: all %d "
+		    "open together", SMALL_LIMIT_CLIENTS);
+		cmp_u64(st.rejected, "==", 0, "small limit: none refused");
+	}
+	for (i = 0; i < SMALL_LIMIT_CLIENTS; i++)
+		close(fds[i]);
+	is_int(child_stop(&d, tmo(10)), 0, "small limit: exit 0");
+	child_done(&d);
+}
+
+/*
+ * BURST_CLIENTS connect at once under a limit of 64 with a cap far
+ * above it: descriptors run out and accepting pauses.  When they all
+ * leave, each close frees a descriptor and accepting resumes at once,
+ * so the queue of departed clients drains and a newcomer queued behind
+ * them is echoed well within one pause, not after several.
+ */
+static void
+test_burst_recovery(void)
+{
+	struct spawn_opts	 o = { EMFILE_NOFILE, 0 };
+	struct echod_stats	 st;
+	struct child		 d;
+	double			 t0, took;
+	int			 fds[BURST_CLIENTS], i, fd, echoed;
+
+	if (child_start(&d, &o, "-l", "127.0.0.1:0", "-c", "2000",
+	    NULL) == -1)
+		bail("echod did not start");
+	for (i = 0; i < BURST_CLIENTS; i++)
+		if ((fds[i] = client_connect_start(d.d_port)) == -1)
+			bail("connect %d: %s", i, strerror(errno));
+	is_int(child_wait_stat(&d, &st, STAT(accept_pauses), ">=", 1,
+	    tmo(5)), 0, "burst: %d clients at once run echod out of "
+	    "descriptors", BURST_CLIENTS);
+	for (i = 0; i < BURST_CLIENTS; i++)
+		close(fds[i]);
+
+	/* The newcomer queues behind every departed client. */
+	t0 = now();
+	if ((fd = client_connect(d.d_port)) == -1)
+		bail("connect: %s", strerror(errno));
+	echoed = client_echo(fd, 7, 100, tmo(BURST_RECOVERY_SEC));
+	took = now() - t0;
+	diag("burst: the newcomer was echoed %.3fs after the burst left",
+	    took);
+	if (harness_wrapped())
+		skip(1, "under a wrapper, accept() may reset waiting clients");
+	else
+		ok(echoed, "burst: a newcomer is echoed within %.1fs of the "
+		    "burst leaving", tmo(BURST_RECOVERY_SEC));
+	close(fd);
+
+	/* Every departed client was accepted, saw EOF and was closed. */
+	is_int(child_wait_stat(&d, &st, STAT(active), "==", 0, tmo(10)), 0,
+	    "burst: every client gone");
+	diag("burst: accepted %llu, rejected %llu, pauses %llu",
+	    (unsigned long long)st.accepted, (unsigned long long)st.rejected,
+	    (unsigned long long)st.accept_pauses);
+	is_int(child_stop(&d, tmo(10)), 0, "burst: exit 0");
+	child_done(&d);
+}
+
+/*
  * --idle-timeout 1: a silent client is closed after a second or two and
  * sees EOF; one writing a byte every 0.3 s is never closed.
  */
@@ -458,6 +578,8 @@ main(void)
 	test_cap();
 	test_backlog();
 	test_emfile();
+	test_small_limit();
+	test_burst_recovery();
 	test_idle();
 	test_reset();
 	return (tap_done());
