@@ -23,6 +23,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 
 #include "echod.h"
 
@@ -36,14 +37,13 @@
 #define CONN_PAUSED	0x01	/* the queue reached --high-water */
 #define CONN_PEER_EOF	0x02	/* the peer shut down its sending side */
 #define CONN_READ_CAPPED 0x04	/* reads capped below CONN_READ_CAP */
+#define CONN_COUNTING	0x08	/* conn_written_cb watches the output */
 
 struct conn {
 	struct bufferevent	*c_bev;
 	struct conn_pool	*c_pool;
-	struct evbuffer_cb_entry *c_written;	/* counts libevent's writes */
 	TAILQ_ENTRY(conn)	 c_entry;
-	uint64_t		 c_bytes_in;
-	uint64_t		 c_bytes_out;
+	uint64_t		 c_bytes_in;	/* out: this less what is queued */
 	uint64_t		 c_start_ms;
 	uint32_t		 c_tick;	/* last progress, in sweep ticks */
 	unsigned char		 c_flags;
@@ -52,7 +52,6 @@ struct conn {
 		struct sockaddr_in	sin;
 		struct sockaddr_in6	sin6;
 	}			 c_peer;
-	socklen_t		 c_peerlen;
 };
 
 /* Each close reason's word for the log and the counter it adds to. */
@@ -160,10 +159,8 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 	c->c_pool = cp;
 	c->c_start_ms = conn_now_ms();
 	c->c_tick = cp->cp_tick;
-	if (salen > 0 && (size_t)salen <= sizeof(c->c_peer)) {
+	if (salen > 0 && (size_t)salen <= sizeof(c->c_peer))
 		memcpy(&c->c_peer, sa, salen);
-		c->c_peerlen = salen;
-	}
 	bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb,
 	    conn_event_cb, c);
 	bufferevent_setwatermark(c->c_bev, EV_WRITE, s->low_water, 0);
@@ -184,8 +181,11 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 }
 
 /*
- * libevent has read: echo it.  Written at once while nothing is queued,
- * else queued behind what is; then reading pauses if the queue is full.
+ * libevent has read: echo it.  A short read while nothing is queued is
+ * written back at once.  A full read means more is waiting: it is queued
+ * and the read event made active again, so that several reads go out in
+ * one write, where libevent alone would read 4 KiB per trip through
+ * epoll_wait() and echo each on its own.
  */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
@@ -206,17 +206,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	 * output frozen at its start, so only its own write event may
 	 * drain it.
 	 */
-	if (evbuffer_get_length(out) == 0) {
+	if (n < CONN_READ_CAP && evbuffer_get_length(out) == 0) {
 		sent = evbuffer_write(in, bufferevent_getfd(bev));
 		if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
 			conn_close(c, CLOSE_ERROR, errno);
 			return;
 		}
-		if (sent > 0) {
-			c->c_bytes_out += sent;
+		if (sent > 0)
 			stats_add(&cp->cp_stats->st_bytes_out, sent);
-		}
 	}
 	if (evbuffer_get_length(in) > 0 && conn_queue(c, in) == -1)
 		return;
@@ -226,8 +224,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	    cp->cp_settings->low_water)) {
 		c->c_flags |= CONN_PAUSED;
 		bufferevent_disable(bev, EV_READ);
-	} else
-		conn_limit_read(c, queued);
+		return;
+	}
+	conn_limit_read(c, queued);
+	if (n >= CONN_READ_CAP)
+		event_active(&bev->ev_read, EV_READ, 1);
 }
 
 /*
@@ -245,10 +246,12 @@ conn_queue(struct conn *c, struct evbuffer *in)
 	int			 i, nv;
 
 	/* Only libevent's writes drain the output: that is what we count. */
-	if (c->c_written == NULL &&
-	    (c->c_written = evbuffer_add_cb(out, conn_written_cb, c)) == NULL) {
-		conn_close(c, CLOSE_OOM, 0);
-		return (-1);
+	if (!(c->c_flags & CONN_COUNTING)) {
+		if (evbuffer_add_cb(out, conn_written_cb, c) == NULL) {
+			conn_close(c, CLOSE_OOM, 0);
+			return (-1);
+		}
+		c->c_flags |= CONN_COUNTING;
 	}
 	while ((nv = evbuffer_peek(in, -1, NULL, v, 4)) > 0) {
 		size_t	 moved = 0;
@@ -298,7 +301,6 @@ conn_written_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
 	(void)out;
 	if (info->n_deleted == 0)
 		return;
-	c->c_bytes_out += info->n_deleted;
 	stats_add(&c->c_pool->cp_stats->st_bytes_out, info->n_deleted);
 	c->c_tick = c->c_pool->cp_tick;
 }
@@ -370,20 +372,21 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 		char		 peer[128];
 		uint64_t	 ms = conn_now_ms() - c->c_start_ms;
 
-		log_sockaddr(&c->c_peer.sa, c->c_peerlen, peer, sizeof(peer));
+		log_sockaddr(&c->c_peer.sa, sizeof(c->c_peer), peer,
+		    sizeof(peer));
 		log_info("close %s after %llu.%03llus: in=%llu out=%llu "
 		    "unsent=%zu: %s%s%s", peer,
 		    (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000),
 		    (unsigned long long)c->c_bytes_in,
-		    (unsigned long long)c->c_bytes_out, lost,
+		    (unsigned long long)(c->c_bytes_in - lost), lost,
 		    conn_close_reasons[why].cr_word, errnum ? ": " : "",
 		    errnum ? strerror(errnum) : "");
 	}
 
 	/* Freeing drops what is queued: that is no write to count. */
-	if (c->c_written != NULL)
-		evbuffer_remove_cb_entry(out, c->c_written);
+	if (c->c_flags & CONN_COUNTING)
+		evbuffer_remove_cb(out, conn_written_cb, c);
 	bufferevent_free(c->c_bev);
 	TAILQ_REMOVE(&cp->cp_conns, c, c_entry);
 	cp->cp_nconns--;
