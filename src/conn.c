@@ -38,20 +38,30 @@
 #define CONN_PEER_EOF	0x02	/* the peer shut down its sending side */
 #define CONN_READ_CAPPED 0x04	/* reads capped below CONN_READ_CAP */
 #define CONN_COUNTING	0x08	/* conn_written_cb watches the output */
+#define CONN_LOGGED	0x10	/* c_log[0] is there */
+
+/*
+ * What only the per-connection log line (-v) needs.  Without -v it is
+ * not allocated at all: 10,000 idle connections are mostly libevent's
+ * bufferevents, and this would be another 48 bytes each.
+ */
+struct conn_log {
+	uint64_t		 cl_start_ms;
+	uint64_t		 cl_bytes_in;	/* out: this less what is queued */
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	sin;
+		struct sockaddr_in6	sin6;
+	}			 cl_peer;
+};
 
 struct conn {
 	struct bufferevent	*c_bev;
 	struct conn_pool	*c_pool;
 	TAILQ_ENTRY(conn)	 c_entry;
-	uint64_t		 c_bytes_in;	/* out: this less what is queued */
-	uint64_t		 c_start_ms;
 	uint32_t		 c_tick;	/* last progress, in sweep ticks */
 	unsigned char		 c_flags;
-	union {
-		struct sockaddr		sa;
-		struct sockaddr_in	sin;
-		struct sockaddr_in6	sin6;
-	}			 c_peer;
+	struct conn_log		 c_log[];	/* one with -v, else none */
 };
 
 /* Each close reason's word for the log and the counter it adds to. */
@@ -145,9 +155,10 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 {
 	const struct settings	*s = cp->cp_settings;
 	struct conn		*c;
+	int			 logged = log_enabled(LOG_LEVEL_INFO);
 
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->c_bev = bufferevent_socket_new(cp->cp_base, fd,
+	if ((c = calloc(1, sizeof(*c) + (logged ? sizeof(c->c_log[0]) :
+	    0))) == NULL || (c->c_bev = bufferevent_socket_new(cp->cp_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("connection dropped: out of memory");
 		free(c);
@@ -157,10 +168,13 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 		return;
 	}
 	c->c_pool = cp;
-	c->c_start_ms = conn_now_ms();
 	c->c_tick = cp->cp_tick;
-	if (salen > 0 && (size_t)salen <= sizeof(c->c_peer))
-		memcpy(&c->c_peer, sa, salen);
+	if (logged) {
+		c->c_flags |= CONN_LOGGED;
+		c->c_log[0].cl_start_ms = conn_now_ms();
+		if (salen > 0 && (size_t)salen <= sizeof(c->c_log[0].cl_peer))
+			memcpy(&c->c_log[0].cl_peer, sa, salen);
+	}
 	bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb,
 	    conn_event_cb, c);
 	bufferevent_setwatermark(c->c_bev, EV_WRITE, s->low_water, 0);
@@ -197,7 +211,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 n = evbuffer_get_length(in), queued;
 	int		 sent;
 
-	c->c_bytes_in += n;
+	if (c->c_flags & CONN_LOGGED)
+		c->c_log[0].cl_bytes_in += n;
 	stats_add(&cp->cp_stats->st_bytes_in, n);
 	c->c_tick = cp->cp_tick;
 
@@ -368,18 +383,19 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 
 	stats_add((_Atomic uint64_t *)((char *)cp->cp_stats +
 	    conn_close_reasons[why].cr_counter), 1);
-	if (log_enabled(LOG_LEVEL_INFO)) {
+	if (c->c_flags & CONN_LOGGED) {
+		struct conn_log	*cl = &c->c_log[0];
 		char		 peer[128];
-		uint64_t	 ms = conn_now_ms() - c->c_start_ms;
+		uint64_t	 ms = conn_now_ms() - cl->cl_start_ms;
 
-		log_sockaddr(&c->c_peer.sa, sizeof(c->c_peer), peer,
+		log_sockaddr(&cl->cl_peer.sa, sizeof(cl->cl_peer), peer,
 		    sizeof(peer));
 		log_info("close %s after %llu.%03llus: in=%llu out=%llu "
 		    "unsent=%zu: %s%s%s", peer,
 		    (unsigned long long)(ms / 1000),
 		    (unsigned long long)(ms % 1000),
-		    (unsigned long long)c->c_bytes_in,
-		    (unsigned long long)(c->c_bytes_in - lost), lost,
+		    (unsigned long long)cl->cl_bytes_in,
+		    (unsigned long long)(cl->cl_bytes_in - lost), lost,
 		    conn_close_reasons[why].cr_word, errnum ? ": " : "",
 		    errnum ? strerror(errnum) : "");
 	}
