@@ -20,12 +20,23 @@
 
 #include "echod.h"
 
-/* What main's signal and done callbacks need. */
+/* Handled on worker 0's loop, which the main thread runs. */
+static const int	 main_signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+
+/* How many signals main handles: sizes main_state's events. */
+#define MAIN_NSIGNALS	(sizeof(main_signals) / sizeof(main_signals[0]))
+
+/*
+ * What main's signal and done callbacks need, and what main_teardown()
+ * must undo: an event is NULL until it has been made.
+ */
 struct main_state {
 	struct server		*m_srv;
 	struct event_base	*m_base;
 	int			 m_stopping;
 	int			 m_finished;	/* workers that have exited */
+	struct event		*m_sigev[MAIN_NSIGNALS];
+	struct event		*m_done_ev;
 };
 
 static int	main_open_sockets(struct server *, const struct settings *);
@@ -33,6 +44,7 @@ static int	main_inetd_socket(struct server *, const struct settings *);
 static int	main_become_service(struct server *, const struct settings *);
 static void	main_signal_cb(evutil_socket_t, short, void *);
 static void	main_done_cb(evutil_socket_t, short, void *);
+static void	main_teardown(struct main_state *);
 
 /*
  * --inetd: the connection is our standard input.  inetd hands it over as
@@ -162,17 +174,52 @@ main_done_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(m->m_base, NULL);
 }
 
+/*
+ * Undo what set-up got done, in reverse order.  Every step tells by a NULL
+ * or a -1 whether it happened, so that each exit, however early, comes
+ * through here and leaves no pid file behind.
+ */
+static void
+main_teardown(struct main_state *m)
+{
+	struct server	*srv = m->m_srv;
+	size_t		 i;
+
+	for (i = 0; i < MAIN_NSIGNALS; i++) {
+		if (m->m_sigev[i] != NULL)
+			event_free(m->m_sigev[i]);
+		m->m_sigev[i] = NULL;
+	}
+	if (m->m_done_ev != NULL)
+		event_free(m->m_done_ev);
+	m->m_done_ev = NULL;
+	/* Also frees the worker whose set-up failed half way. */
+	worker_join_all(srv);
+	if (srv->s_done[0] != -1) {
+		close(srv->s_done[0]);
+		close(srv->s_done[1]);
+		srv->s_done[0] = srv->s_done[1] = -1;
+	}
+	daemon_remove_pidfile();
+	listener_close_all(srv);
+	log_close();
+	/* Last: the loops and events above were libevent's to the end. */
+	libevent_global_shutdown();
+}
+
+/*
+ * Set up, serve until the workers are done, tear down.  Once set-up has
+ * begun, every failure goes to "out", whose teardown undoes what was done.
+ */
 int
 main(int argc, char *argv[])
 {
-	static const int	 signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
-	struct event		*sigev[sizeof(signals) / sizeof(signals[0])];
 	struct settings		 settings;
 	struct server		 srv;
 	struct main_state	 m;
-	struct event		*done_ev;
 	char			 log_path[PATH_MAX], pid_path[PATH_MAX];
 	size_t			 i;
+	int			 status = EXIT_RUNTIME;
 
 	settings_init(&settings);
 	switch (settings_parse(&settings, argc, argv, stdout, stderr)) {
@@ -201,46 +248,51 @@ main(int argc, char *argv[])
 	/* libevent writes with writev(), which raises SIGPIPE on a reset. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (settings.log_file != NULL && log_open_file(settings.log_file) == -1) {
-		log_warn("cannot open log file %s", settings.log_file);
-		return (EXIT_RUNTIME);
-	}
-	if (settings.use_syslog)
-		log_open_syslog();
-
+	/* main_teardown() reads these to tell what got set up. */
 	memset(&srv, 0, sizeof(srv));
 	srv.s_settings = &settings;
 	srv.s_done[0] = srv.s_done[1] = -1;
 	srv.s_inetd_fd = -1;
-	if (main_open_sockets(&srv, &settings) == -1)
-		return (EXIT_RUNTIME);
-	if (main_become_service(&srv, &settings) == -1) {
-		listener_close_all(&srv);
-		daemon_remove_pidfile();
-		return (EXIT_RUNTIME);
-	}
+	memset(&m, 0, sizeof(m));
+	m.m_srv = &srv;
 
-	if (pipe2(srv.s_done, O_NONBLOCK | O_CLOEXEC) == -1)
-		fatal("pipe");
+	if (settings.log_file != NULL && log_open_file(settings.log_file) == -1) {
+		log_warn("cannot open log file %s", settings.log_file);
+		goto out;
+	}
+	if (settings.use_syslog)
+		log_open_syslog();
+
+	if (main_open_sockets(&srv, &settings) == -1 ||
+	    main_become_service(&srv, &settings) == -1)
+		goto out;
+
+	if (pipe2(srv.s_done, O_NONBLOCK | O_CLOEXEC) == -1) {
+		log_warn("pipe");
+		goto out;
+	}
 	if (worker_init_all(&srv) == -1)
-		return (EXIT_RUNTIME);
+		goto out;
 	/* Every worker holds duplicates now; ours would outlive a drain. */
 	listener_close_all(&srv);
 
 	/* The main thread runs worker 0's loop and handles signals on it. */
 	m.m_base = srv.s_workers[0].w_base;
-	m.m_srv = &srv;
-	m.m_stopping = 0;
-	m.m_finished = 0;
-	done_ev = event_new(m.m_base, srv.s_done[0], EV_READ | EV_PERSIST,
+	m.m_done_ev = event_new(m.m_base, srv.s_done[0], EV_READ | EV_PERSIST,
 	    main_done_cb, &m);
-	if (done_ev == NULL || event_add(done_ev, NULL) == -1)
-		fatalx("cannot watch the workers");
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
-		sigev[i] = evsignal_new(m.m_base, signals[i], main_signal_cb,
-		    &m);
-		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
-			fatalx("cannot handle %s", strsignal(signals[i]));
+	if (m.m_done_ev == NULL || event_add(m.m_done_ev, NULL) == -1) {
+		log_warnx("cannot watch the workers");
+		goto out;
+	}
+	for (i = 0; i < MAIN_NSIGNALS; i++) {
+		m.m_sigev[i] = evsignal_new(m.m_base, main_signals[i],
+		    main_signal_cb, &m);
+		if (m.m_sigev[i] == NULL ||
+		    evsignal_add(m.m_sigev[i], NULL) == -1) {
+			log_warnx("cannot handle %s",
+			    strsignal(main_signals[i]));
+			goto out;
+		}
 	}
 
 	/*
@@ -260,10 +312,9 @@ main(int argc, char *argv[])
 		daemon_ready();
 	}
 
-	if (worker_start_threads(&srv) == -1) {
-		worker_join_all(&srv);
-		return (EXIT_RUNTIME);
-	}
+	/* The threads started are told to stop; teardown joins them. */
+	if (worker_start_threads(&srv) == -1)
+		goto out;
 
 	event_base_dispatch(m.m_base);
 
@@ -271,14 +322,8 @@ main(int argc, char *argv[])
 		stats_log(&srv);
 		log_notice("stopped");
 	}
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-		event_free(sigev[i]);
-	event_free(done_ev);
-	worker_join_all(&srv);
-	close(srv.s_done[0]);
-	close(srv.s_done[1]);
-	libevent_global_shutdown();
-	daemon_remove_pidfile();
-	log_close();
-	return (EXIT_OK);
+	status = EXIT_OK;
+out:
+	main_teardown(&m);
+	return (status);
 }

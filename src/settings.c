@@ -85,8 +85,34 @@ static const struct option long_options[] = {
 	{ NULL,			0,			NULL, 0 }
 };
 
+/*
+ * A suffix a number may carry and what it multiplies by.  Tables end with
+ * a '\0' suffix, which never matches: no suffix multiplies by 1.
+ */
+struct settings_unit {
+	char			 su_suffix;
+	unsigned long long	 su_mult;
+};
+
+/* Byte counts: powers of 1024; upper case too, as always accepted. */
+static const struct settings_unit settings_size_units[] = {
+	{ 'k', 1ULL << 10 }, { 'K', 1ULL << 10 },
+	{ 'm', 1ULL << 20 }, { 'M', 1ULL << 20 },
+	{ 'g', 1ULL << 30 }, { 'G', 1ULL << 30 },
+	{ '\0', 0 }
+};
+
+/* Seconds: the lower-case s, m and h of echod(8), and nothing else. */
+static const struct settings_unit settings_seconds_units[] = {
+	{ 's', 1 }, { 'm', 60 }, { 'h', 3600 },
+	{ '\0', 0 }
+};
+
 static int	settings_usage_error(FILE *, const char *, ...)
 		    __attribute__((__format__(__printf__, 2, 3)));
+static int	settings_parse_unit(const char *,
+		    const struct settings_unit *, unsigned long long,
+		    unsigned long long *);
 static int	settings_parse_port(const char *, char *, size_t);
 static int	settings_count_opt(FILE *, const char *, long, long, long *);
 static int	settings_seconds_opt(FILE *, const char *, unsigned int *);
@@ -187,13 +213,18 @@ settings_parse_count(const char *arg, long min, long max, long *out)
 	return (0);
 }
 
-/* A byte count with an optional k, m or g suffix. */
-int
-settings_parse_size(const char *arg, size_t *out)
+/*
+ * A decimal with at most one suffix from units, the product at most max.
+ * Refused: no leading digit (a sign, blank or empty string, which strtoull
+ * would take), overflow, any other suffix, anything after the suffix.
+ */
+static int
+settings_parse_unit(const char *arg, const struct settings_unit *units,
+    unsigned long long max, unsigned long long *out)
 {
-	char			*end;
-	unsigned long long	 v;
-	unsigned int		 shift = 0;
+	const struct settings_unit	*u;
+	char				*end;
+	unsigned long long		 v, mult = 1;
 
 	if (!isdigit((unsigned char)*arg))
 		return (-1);
@@ -201,26 +232,31 @@ settings_parse_size(const char *arg, size_t *out)
 	v = strtoull(arg, &end, 10);
 	if (errno != 0)
 		return (-1);
-	switch (*end) {
-	case '\0':
-		break;
-	case 'k': case 'K':
-		shift = 10;
-		break;
-	case 'm': case 'M':
-		shift = 20;
-		break;
-	case 'g': case 'G':
-		shift = 30;
-		break;
-	default:
-		return (-1);
+	if (*end != '\0') {
+		for (u = units; u->su_suffix != '\0'; u++)
+			if (u->su_suffix == *end)
+				break;
+		if (u->su_suffix == '\0' || end[1] != '\0')
+			return (-1);
+		mult = u->su_mult;
 	}
-	if (*end != '\0' && end[1] != '\0')
+	/* Divide, not multiply: the product could wrap past the check. */
+	if (v > max / mult)
 		return (-1);
-	if (v > (HIGH_WATER_MAX >> shift))
+	*out = v * mult;
+	return (0);
+}
+
+/* A byte count with an optional k, m or g suffix, at most 1 GiB. */
+int
+settings_parse_size(const char *arg, size_t *out)
+{
+	unsigned long long	 v;
+
+	if (settings_parse_unit(arg, settings_size_units, HIGH_WATER_MAX,
+	    &v) == -1)
 		return (-1);
-	*out = (size_t)(v << shift);
+	*out = (size_t)v;
 	return (0);
 }
 
@@ -228,34 +264,12 @@ settings_parse_size(const char *arg, size_t *out)
 int
 settings_parse_seconds(const char *arg, unsigned int *out)
 {
-	char			*end;
 	unsigned long long	 v;
-	unsigned int		 unit = 1;
 
-	if (!isdigit((unsigned char)*arg))
+	if (settings_parse_unit(arg, settings_seconds_units, SECONDS_MAX,
+	    &v) == -1)
 		return (-1);
-	errno = 0;
-	v = strtoull(arg, &end, 10);
-	if (errno != 0)
-		return (-1);
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		unit = 60;
-		break;
-	case 'h':
-		unit = 3600;
-		break;
-	default:
-		return (-1);
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return (-1);
-	if (v > SECONDS_MAX / unit)
-		return (-1);
-	*out = (unsigned int)(v * unit);
+	*out = (unsigned int)v;
 	return (0);
 }
 

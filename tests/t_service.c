@@ -3,7 +3,8 @@
  * t_service.c - echod as a service: sockets a service manager passes
  * (faked, then with systemd-socket-activate), the one connection inetd
  * hands over, --daemon with its pid file, --log-file reopened on SIGHUP,
- * the journal's priority prefixes, --user and --syslog.
+ * the journal's priority prefixes, --user and --syslog, and no pid file
+ * left behind by a start that fails.
  */
 
 #include "config.h"
@@ -61,6 +62,28 @@
 /* A user name no system has. */
 #define NO_SUCH_USER	"no-such-user-xyz"
 
+/*
+ * Threads enough that their event loops, pipes and timers need more
+ * descriptors than NOFILE_LOW: echod then fails while setting them up,
+ * long after binding and writing its pid file.
+ */
+#define NOFILE_THREADS	"32"
+
+/* A descriptor limit with room to bind and write the pid file. */
+#define NOFILE_LOW	64
+
+/*
+ * libevent 2.1 aborts when a new event loop cannot get its 3 descriptors;
+ * one limit 4 higher then runs out at a step echod handles instead.
+ */
+#define NOFILE_STEP	4
+
+/* Limits tried: two already step past libevent's three. */
+#define NOFILE_TRIES	3
+
+/* What a pid file from an earlier run holds: not echod's own. */
+#define STALE_PID	"99999\n"
+
 /* What a child is handed, as a service manager or inetd would. */
 struct setup {
 	int	 su_listen;	/* becomes fd 3 with LISTEN_FDS=1, or -1 */
@@ -77,6 +100,7 @@ static char	tmpdir[] = "/tmp/t_service.XXXXXX";
 static void	service_child_setup(void *);
 static int	echo_port(int, uint64_t);
 static void	file_read(const char *, char *, size_t);
+static void	file_write(const char *, const char *);
 static int	file_wait(const char *, const char *, double);
 static int	reap_wait(pid_t, double);
 static void	test_activation(void);
@@ -87,6 +111,8 @@ static void	test_log_file(void);
 static void	test_journal(void);
 static void	test_user(void);
 static void	test_syslog(void);
+static void	test_pidfile_user(void);
+static void	test_pidfile_workers(void);
 
 /* In the child before exec: hand over what struct setup says. */
 static void
@@ -146,6 +172,19 @@ file_read(const char *path, char *buf, size_t size)
 		close(fd);
 	}
 	buf[n > 0 ? n : 0] = '\0';
+}
+
+/* Replace a file's contents with text, or bail out. */
+static void
+file_write(const char *path, const char *text)
+{
+	size_t	 len = strlen(text);
+	int	 fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1 || write(fd, text, len) != (ssize_t)len)
+		bail("cannot write %s: %s", path, strerror(errno));
+	close(fd);
 }
 
 /* Poll a file for needle for up to secs; 1 once it holds it. */
@@ -656,6 +695,74 @@ test_syslog(void)
 	child_done(&d);
 }
 
+/*
+ * A start that fails after the pid file is written, at --user (an unknown
+ * user as root, any user otherwise): exit 1, and the file gone.  A stale
+ * file is there first, so its going shows echod took it over and then
+ * removed it, rather than failing before it.
+ */
+static void
+test_pidfile_user(void)
+{
+	struct child	 d;
+	char		 pidfile[64];
+
+	snprintf(pidfile, sizeof(pidfile), "%s/user.pid", tmpdir);
+	file_write(pidfile, STALE_PID);
+	is_int(child_run(&d, NULL, "--pidfile", pidfile, "--user",
+	    NO_SUCH_USER, "-l", "127.0.0.1:0", NULL), 1,
+	    "--pidfile, --user fails: exit 1");
+	like(d.d_err.cap_buf, "echod: --user " NO_SUCH_USER ": ",
+	    "--pidfile, --user fails: the reason");
+	ok(access(pidfile, F_OK) == -1 && errno == ENOENT,
+	    "--pidfile, --user fails: no pid file left");
+	/* A sanitizer's report also exits 1: only its text tells. */
+	unlike(d.d_err.cap_buf, "Sanitizer", "--pidfile, --user fails: "
+	    "no sanitizer report");
+	child_done(&d);
+	unlink(pidfile);
+}
+
+/*
+ * A start that fails setting up the workers, out of descriptors: exit 1,
+ * never ready, and the pid file gone.  A limit at which libevent aborts
+ * instead is passed over for one a step higher.
+ */
+static void
+test_pidfile_workers(void)
+{
+	struct spawn_opts	 o = { 0, 0 };
+	struct child		 d;
+	char			 pidfile[64];
+	int			 try, rc;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/workers.pid", tmpdir);
+	for (try = 0; ; try++) {
+		file_write(pidfile, STALE_PID);
+		o.so_nofile = NOFILE_LOW + try * NOFILE_STEP;
+		rc = child_run(&d, &o, "--pidfile", pidfile, "--threads",
+		    NOFILE_THREADS, "-l", "127.0.0.1:0", NULL);
+		if (rc == 1 || try == NOFILE_TRIES - 1)
+			break;
+		diag("descriptor limit %lu: exit %d; trying %d higher",
+		    o.so_nofile, rc, NOFILE_STEP);
+		child_diag(&d);
+		child_free(&d);
+	}
+	is_int(rc, 1, "--threads %s, %lu descriptors: exit 1", NOFILE_THREADS,
+	    o.so_nofile);
+	like(d.d_err.cap_buf, "Too many open files", "--threads %s, %lu "
+	    "descriptors: the reason", NOFILE_THREADS, o.so_nofile);
+	unlike(d.d_err.cap_buf, " ready: ", "--threads %s, %lu descriptors: "
+	    "never ready", NOFILE_THREADS, o.so_nofile);
+	ok(access(pidfile, F_OK) == -1 && errno == ENOENT, "--threads %s, "
+	    "%lu descriptors: no pid file left", NOFILE_THREADS, o.so_nofile);
+	unlike(d.d_err.cap_buf, "Sanitizer", "--threads %s, %lu descriptors: "
+	    "no sanitizer report", NOFILE_THREADS, o.so_nofile);
+	child_done(&d);
+	unlink(pidfile);
+}
+
 /* Each feature against daemons of its own, files in a directory of ours. */
 int
 main(void)
@@ -681,6 +788,8 @@ main(void)
 	test_journal();
 	test_user();
 	test_syslog();
+	test_pidfile_user();
+	test_pidfile_workers();
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", tmpdir, files[i]);
 		unlink(path);

@@ -2,8 +2,8 @@
 /*
  * t_settings.c - unit tests of settings.c, linked against the daemon's
  * own objects: every --listen form, sizes, seconds and counts with their
- * limits, the defaults, and what settings_parse() says and decides for
- * good and bad command lines.
+ * limits and edges, the defaults, and what settings_parse() says and
+ * decides for good and bad command lines.
  */
 
 #include "config.h"
@@ -20,6 +20,9 @@
 /* Pure computation that takes milliseconds; this only catches a hang. */
 #define WATCHDOG_SEC	30
 
+/* Room for the longest size or seconds argument tested, escaped. */
+#define VISIBLE_MAX	64
+
 /* Most arguments in one test command line. */
 #define ARGS_MAX	24
 
@@ -34,6 +37,7 @@ struct parsed {
 static enum settings_action parse(struct parsed *, ...)
 		    __attribute__((__sentinel__));
 static void	parsed_free(struct parsed *);
+static const char *visible(const char *);
 static void	test_listen_good(void);
 static void	test_listen_bad(void);
 static void	test_sizes(void);
@@ -81,6 +85,27 @@ parsed_free(struct parsed *p)
 {
 	free(p->p_out);
 	free(p->p_err);
+}
+
+/*
+ * arg with tabs and newlines escaped: a newline in a test's name would
+ * end its TAP line early.  The result lasts until the next call.
+ */
+static const char *
+visible(const char *arg)
+{
+	static char	 buf[VISIBLE_MAX + 1];
+	size_t		 n = 0;
+
+	for (; *arg != '\0' && n + 2 <= VISIBLE_MAX; arg++) {
+		if (*arg == '\n' || *arg == '\t') {
+			buf[n++] = '\\';
+			buf[n++] = *arg == '\n' ? 'n' : 't';
+		} else
+			buf[n++] = *arg;
+	}
+	buf[n] = '\0';
+	return (buf);
 }
 
 /* Every accepted --listen form splits into the right host and port. */
@@ -202,11 +227,30 @@ test_sizes(void)
 		{ "1G",		1024 * 1024 * 1024 },
 		{ "1048576k",	1024 * 1024 * 1024 },
 		{ "1073741824",	1024 * 1024 * 1024 },
+		/* Zero and leading zeros take a suffix; the ceiling in each. */
+		{ "0k",		0 },
+		{ "0G",		0 },
+		{ "007k",	7 * 1024 },
+		{ "1048576K",	1024 * 1024 * 1024 },
+		{ "1024m",	1024 * 1024 * 1024 },
+		{ "1024M",	1024 * 1024 * 1024 },
 	};
 	static const char *const bad[] = {
 		"", "k", "-1", "+1", " 1", "1 ", "1.5k", "12kb", "4k5", "1t",
 		"2g", "1025m", "1073741825", "0x10",
 		"99999999999999999999999",
+		/* One over the ceiling in each suffix and case. */
+		"1048577k", "1048577K", "1025M", "2G",
+		/* Products that wrap to 0 in 64 bits, passing a late check. */
+		"18014398509481984k", "17592186044416m", "17179869184g",
+		/* ULLONG_MAX, and one past it (ERANGE), bare and suffixed. */
+		"18446744073709551615", "18446744073709551616",
+		"18446744073709551616k",
+		/* A suffix alone, junk after or instead of one. */
+		"K", "m", "G", "1k ", "1kk", "1k1", "1g\n", "1 k", "1b", "1s",
+		"1h", "1e3", "1,5k",
+		/* Signs, and blanks before or after. */
+		"-1k", "-0", "-0k", "+1k", "\t1", "\n1", "1\t", " 1k",
 	};
 	size_t	 i, v;
 
@@ -220,9 +264,9 @@ test_sizes(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = 12345;
 		is_int(settings_parse_size(bad[i], &v), -1,
-		    "size '%s' refused", bad[i]);
+		    "size '%s' refused", visible(bad[i]));
 		cmp_u64(v, "==", 12345, "size '%s' left the value alone",
-		    bad[i]);
+		    visible(bad[i]));
 	}
 }
 
@@ -243,10 +287,27 @@ test_seconds(void)
 		{ "24h",	86400 },
 		{ "1440m",	86400 },
 		{ "86400",	86400 },
+		/* Zero and leading zeros take a suffix; the ceiling in s. */
+		{ "0s",		0 },
+		{ "0m",		0 },
+		{ "0h",		0 },
+		{ "007m",	420 },
+		{ "86400s",	86400 },
 	};
 	static const char *const bad[] = {
 		"", "s", "-1", "1.5", "1d", "1ms", "25h", "1441m", "86401",
 		"1S", " 1", "99999999999999999999999",
+		/* One over the ceiling in s. */
+		"86401s",
+		/* Products that wrap to at most a day in 64 bits. */
+		"307445734561825861m", "5124095576030432h",
+		/* ULLONG_MAX, and one past it (ERANGE). */
+		"18446744073709551615s", "18446744073709551616",
+		/* A suffix alone, junk after or instead of one. */
+		"m", "h", "1s ", "1ss", "1m30s", "1h\n", "1 s", "1M", "1H",
+		"1k", "1g",
+		/* Signs, and blanks before or after. */
+		"-1s", "-0", "+1", "\t1", "1\t", " 1s",
 	};
 	unsigned int	 v;
 	size_t		 i;
@@ -261,8 +322,9 @@ test_seconds(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		v = 12345;
 		is_int(settings_parse_seconds(bad[i], &v), -1,
-		    "seconds '%s' refused", bad[i]);
-		is_int(v, 12345, "seconds '%s' left the value alone", bad[i]);
+		    "seconds '%s' refused", visible(bad[i]));
+		is_int(v, 12345, "seconds '%s' left the value alone",
+		    visible(bad[i]));
 	}
 }
 
