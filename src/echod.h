@@ -65,6 +65,9 @@
 /* How long accepting stays paused after running out of descriptors. */
 #define ACCEPT_PAUSE_SEC	1
 
+/* Free memory at the heap's top kept for the next burst of echoes. */
+#define MALLOC_TRIM_KEEP	(16 * 1024 * 1024)
+
 /* systemd passes activated sockets from this descriptor on (sd_listen_fds). */
 #define LISTEN_FDS_START	3
 

@@ -100,9 +100,13 @@ worker_free(struct worker *w)
 	listener_detach(w->w_listeners);
 	w->w_listeners = NULL;
 	if (w->w_base != NULL) {
-		event_del(&w->w_ctl_ev);
-		event_del(&w->w_sweep_ev);
-		event_del(&w->w_deadline_ev);
+		/* Set-up may have failed before any of them was assigned. */
+		if (event_initialized(&w->w_ctl_ev))
+			event_del(&w->w_ctl_ev);
+		if (event_initialized(&w->w_sweep_ev))
+			event_del(&w->w_sweep_ev);
+		if (event_initialized(&w->w_deadline_ev))
+			event_del(&w->w_deadline_ev);
 		event_base_free(w->w_base);
 	}
 	if (w->w_tick_fd != -1)
