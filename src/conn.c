@@ -38,7 +38,8 @@
 #define CONN_PEER_EOF	0x02	/* the peer shut down its sending side */
 #define CONN_READ_CAPPED 0x04	/* reads capped below CONN_READ_CAP */
 #define CONN_COUNTING	0x08	/* conn_written_cb watches the output */
-#define CONN_LOGGED	0x10	/* c_log[0] is there */
+#define CONN_LOGGED	0x10	/* a struct conn_log follows */
+#define CONN_DELAYED	0x20	/* a struct conn_delay follows */
 
 /*
  * What only the per-connection log line (-v) needs.  Without -v it is
@@ -55,13 +56,19 @@ struct conn_log {
 	}			 cl_peer;
 };
 
+/* What --delay needs: the bytes are in the input until they fall due. */
+struct conn_delay {
+	struct event		 cd_timer;
+	struct delay_line	 cd_line;
+};
+
 struct conn {
 	struct bufferevent	*c_bev;
 	struct conn_pool	*c_pool;
 	TAILQ_ENTRY(conn)	 c_entry;
 	uint32_t		 c_tick;	/* last progress, in sweep ticks */
 	unsigned char		 c_flags;
-	struct conn_log		 c_log[];	/* one with -v, else none */
+	uint64_t		 c_ext[];	/* conn_log, then conn_delay */
 };
 
 /* Each close reason's word for the log and the counter it adds to. */
@@ -75,12 +82,18 @@ static const struct {
 #undef CLOSE_ENTRY
 };
 
+static struct conn_log *conn_log(struct conn *);
+static struct conn_delay *conn_delay(struct conn *);
+static size_t	conn_queued(struct conn *);
 static void	conn_read_cb(struct bufferevent *, void *);
+static void	conn_delay_arm(struct conn *, uint64_t);
+static void	conn_delay_cb(evutil_socket_t, short, void *);
+static void	conn_resume(struct conn *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_written_cb(struct evbuffer *,
 		    const struct evbuffer_cb_info *, void *);
-static int	conn_queue(struct conn *, struct evbuffer *);
+static int	conn_queue(struct conn *, struct evbuffer *, size_t);
 static void	conn_limit_read(struct conn *, size_t);
 static void	conn_close(struct conn *, enum close_reason, int);
 static uint64_t	conn_now_ms(void);
@@ -93,6 +106,32 @@ conn_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+/* The log line's details; only with CONN_LOGGED. */
+static struct conn_log *
+conn_log(struct conn *c)
+{
+	return ((struct conn_log *)c->c_ext);
+}
+
+/* The delay line; only with CONN_DELAYED. */
+static struct conn_delay *
+conn_delay(struct conn *c)
+{
+	return ((struct conn_delay *)((char *)c->c_ext +
+	    (c->c_flags & CONN_LOGGED ? sizeof(struct conn_log) : 0)));
+}
+
+/*
+ * Bytes read and not yet written back: the output, and with --delay the
+ * input that is not due yet (otherwise the input is always empty here).
+ */
+static size_t
+conn_queued(struct conn *c)
+{
+	return (evbuffer_get_length(bufferevent_get_output(c->c_bev)) +
+	    evbuffer_get_length(bufferevent_get_input(c->c_bev)));
 }
 
 /*
@@ -132,17 +171,64 @@ conn_quiet_sec(uint32_t now, uint32_t last)
 	return ((ticks > 0 ? ticks - 1 : 0) * SWEEP_INTERVAL_SEC);
 }
 
-/* An empty pool for one event loop's connections. */
-void
+/*
+ * An empty pool for one event loop's connections.  share is how many
+ * loops split --total-rate.  Returns 0, or -1 (logged).
+ */
+int
 conn_pool_init(struct conn_pool *cp, struct event_base *base,
-    const struct settings *s, struct stats *st, _Atomic long *active)
+    const struct settings *s, struct stats *st, _Atomic long *active,
+    int share)
 {
+	struct timeval	 tick = { 0, RATE_TICK_MSEC * 1000 };
+	size_t		 per_tick;
+
 	memset(cp, 0, sizeof(*cp));
 	cp->cp_base = base;
 	cp->cp_settings = s;
 	cp->cp_stats = st;
 	cp->cp_active = active;
 	TAILQ_INIT(&cp->cp_conns);
+	cp->cp_shaped = s->rate != 0 || s->total_rate != 0 || s->delay_ms != 0;
+
+	/* Reads and writes alike, so a limited peer is also slowed down. */
+	if (s->rate != 0) {
+		per_tick = s->rate / (1000 / RATE_TICK_MSEC);
+		if ((cp->cp_rate = ev_token_bucket_cfg_new(per_tick, per_tick,
+		    per_tick, per_tick, &tick)) == NULL) {
+			log_warnx("cannot set up --rate");
+			return (-1);
+		}
+	}
+	if (s->total_rate != 0) {
+		per_tick = s->total_rate / (1000 / RATE_TICK_MSEC) /
+		    (size_t)share;
+		if (per_tick == 0)
+			per_tick = 1;
+		if ((cp->cp_total_cfg = ev_token_bucket_cfg_new(per_tick,
+		    per_tick, per_tick, per_tick, &tick)) == NULL ||
+		    (cp->cp_total = bufferevent_rate_limit_group_new(base,
+		    cp->cp_total_cfg)) == NULL) {
+			log_warnx("cannot set up --total-rate");
+			conn_pool_free(cp);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Release what conn_pool_init() set up; the connections are closed. */
+void
+conn_pool_free(struct conn_pool *cp)
+{
+	if (cp->cp_total != NULL)
+		bufferevent_rate_limit_group_free(cp->cp_total);
+	if (cp->cp_total_cfg != NULL)
+		ev_token_bucket_cfg_free(cp->cp_total_cfg);
+	if (cp->cp_rate != NULL)
+		ev_token_bucket_cfg_free(cp->cp_rate);
+	cp->cp_total = NULL;
+	cp->cp_total_cfg = cp->cp_rate = NULL;
 }
 
 /*
@@ -156,9 +242,14 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 	const struct settings	*s = cp->cp_settings;
 	struct conn		*c;
 	int			 logged = log_enabled(LOG_LEVEL_INFO);
+	size_t			 size = sizeof(*c);
 
-	if ((c = calloc(1, sizeof(*c) + (logged ? sizeof(c->c_log[0]) :
-	    0))) == NULL || (c->c_bev = bufferevent_socket_new(cp->cp_base, fd,
+	if (logged)
+		size += sizeof(struct conn_log);
+	if (s->delay_ms != 0)
+		size += sizeof(struct conn_delay);
+	if ((c = calloc(1, size)) == NULL ||
+	    (c->c_bev = bufferevent_socket_new(cp->cp_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("connection dropped: out of memory");
 		free(c);
@@ -171,9 +262,15 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 	c->c_tick = cp->cp_tick;
 	if (logged) {
 		c->c_flags |= CONN_LOGGED;
-		c->c_log[0].cl_start_ms = conn_now_ms();
-		if (salen > 0 && (size_t)salen <= sizeof(c->c_log[0].cl_peer))
-			memcpy(&c->c_log[0].cl_peer, sa, salen);
+		conn_log(c)->cl_start_ms = conn_now_ms();
+		if (salen > 0 && (size_t)salen <= sizeof(conn_log(c)->cl_peer))
+			memcpy(&conn_log(c)->cl_peer, sa, salen);
+	}
+	if (s->delay_ms != 0) {
+		c->c_flags |= CONN_DELAYED;
+		evtimer_assign(&conn_delay(c)->cd_timer, cp->cp_base,
+		    conn_delay_cb, c);
+		delay_init(&conn_delay(c)->cd_line, s->delay_ms);
 	}
 	bufferevent_setcb(c->c_bev, conn_read_cb, conn_write_cb,
 	    conn_event_cb, c);
@@ -181,8 +278,14 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 	/* A writable socket takes the whole queue, not 16 KiB of it. */
 	bufferevent_set_max_single_write(c->c_bev, EV_SSIZE_MAX);
 	conn_limit_read(c, 0);
-	if (bufferevent_enable(c->c_bev, EV_READ) == -1) {
+	if ((cp->cp_rate != NULL &&
+	    bufferevent_set_rate_limit(c->c_bev, cp->cp_rate) == -1) ||
+	    (cp->cp_total != NULL &&
+	    bufferevent_add_to_rate_limit_group(c->c_bev, cp->cp_total) == -1) ||
+	    bufferevent_enable(c->c_bev, EV_READ) == -1) {
 		log_warnx("connection dropped: cannot watch its socket");
+		if (cp->cp_total != NULL)
+			bufferevent_remove_from_rate_limit_group(c->c_bev);
 		bufferevent_free(c->c_bev);
 		free(c);
 		atomic_fetch_sub(cp->cp_active, 1);
@@ -199,7 +302,8 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
  * written back at once.  A full read means more is waiting: it is queued
  * and the read event made active again, so that several reads go out in
  * one write, where libevent alone would read 4 KiB per trip through
- * epoll_wait() and echo each on its own.
+ * epoll_wait() and echo each on its own.  Shaped connections queue
+ * everything; with --delay the bytes stay in the input until due.
  */
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
@@ -211,8 +315,15 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 n = evbuffer_get_length(in), queued;
 	int		 sent;
 
+	if (c->c_flags & CONN_DELAYED) {
+		uint64_t	 now = conn_now_ms();
+
+		n -= conn_delay(c)->cd_line.dl_held;
+		delay_add(&conn_delay(c)->cd_line, now, n);
+		conn_delay_arm(c, now);
+	}
 	if (c->c_flags & CONN_LOGGED)
-		c->c_log[0].cl_bytes_in += n;
+		conn_log(c)->cl_bytes_in += n;
 	stats_add(&cp->cp_stats->st_bytes_in, n);
 	c->c_tick = cp->cp_tick;
 
@@ -221,7 +332,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	 * output frozen at its start, so only its own write event may
 	 * drain it.
 	 */
-	if (n < CONN_READ_CAP && evbuffer_get_length(out) == 0) {
+	if (!cp->cp_shaped && n < CONN_READ_CAP &&
+	    evbuffer_get_length(out) == 0) {
 		sent = evbuffer_write(in, bufferevent_getfd(bev));
 		if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
@@ -231,10 +343,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		if (sent > 0)
 			stats_add(&cp->cp_stats->st_bytes_out, sent);
 	}
-	if (evbuffer_get_length(in) > 0 && conn_queue(c, in) == -1)
+	if (!(c->c_flags & CONN_DELAYED) && evbuffer_get_length(in) > 0 &&
+	    conn_queue(c, in, evbuffer_get_length(in)) == -1)
 		return;
 
-	queued = evbuffer_get_length(out);
+	queued = conn_queued(c);
 	if (conn_paused_next(0, queued, cp->cp_settings->high_water,
 	    cp->cp_settings->low_water)) {
 		c->c_flags |= CONN_PAUSED;
@@ -242,22 +355,59 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	conn_limit_read(c, queued);
-	if (n >= CONN_READ_CAP)
+	if (!cp->cp_shaped && n >= CONN_READ_CAP)
 		event_active(&bev->ev_read, EV_READ, 1);
 }
 
+/* --delay: unless it already runs, start the timer for the next bytes. */
+static void
+conn_delay_arm(struct conn *c, uint64_t now)
+{
+	struct conn_delay	*cd = conn_delay(c);
+	struct timeval		 tv;
+	long			 wait;
+
+	if (evtimer_pending(&cd->cd_timer, NULL) ||
+	    (wait = delay_wait_ms(&cd->cd_line, now)) == -1)
+		return;
+	tv.tv_sec = wait / 1000;
+	tv.tv_usec = wait % 1000 * 1000;
+	evtimer_add(&cd->cd_timer, &tv);
+}
+
+/* --delay: move what has fallen due from the input to the output. */
+static void
+conn_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	uint64_t	 now = conn_now_ms();
+	size_t		 due;
+
+	(void)fd;
+	(void)what;
+	due = delay_take_due(&conn_delay(c)->cd_line, now);
+	if (due > 0) {
+		if (conn_queue(c, bufferevent_get_input(c->c_bev), due) == -1)
+			return;
+		c->c_tick = c->c_pool->cp_tick;
+	}
+	conn_delay_arm(c, now);
+	conn_resume(c);
+}
+
 /*
- * Move what the socket refused to the output.  evbuffer_add() copies into
- * the output's tail chain: moving the input's chains instead would keep a
- * chain of at least 1 KiB per read, and a peer sending one byte per
- * segment could then hold a thousand times the high mark.  Returns -1
- * when the connection is gone.
+ * Copy len bytes from the input to the output.  evbuffer_add() copies
+ * into the output's tail chain: moving the input's chains instead would
+ * keep a chain of at least 1 KiB per read, and a peer sending one byte
+ * per segment could then hold a thousand times the high mark.  Returns
+ * -1 when the connection is gone.
  */
 static int
-conn_queue(struct conn *c, struct evbuffer *in)
+conn_queue(struct conn *c, struct evbuffer *in, size_t len)
 {
 	struct evbuffer		*out = bufferevent_get_output(c->c_bev);
 	struct evbuffer_iovec	 v[4];
+	size_t			 take;
 	int			 i, nv;
 
 	/* Only libevent's writes drain the output: that is what we count. */
@@ -268,18 +418,21 @@ conn_queue(struct conn *c, struct evbuffer *in)
 		}
 		c->c_flags |= CONN_COUNTING;
 	}
-	while ((nv = evbuffer_peek(in, -1, NULL, v, 4)) > 0) {
+	while (len > 0 && (nv = evbuffer_peek(in, (ev_ssize_t)len, NULL, v,
+	    4)) > 0) {
 		size_t	 moved = 0;
 
-		for (i = 0; i < nv && i < 4; i++) {
-			if (evbuffer_add(out, v[i].iov_base,
-			    v[i].iov_len) == -1) {
+		for (i = 0; i < nv && i < 4 && moved < len; i++) {
+			take = v[i].iov_len < len - moved ? v[i].iov_len :
+			    len - moved;
+			if (evbuffer_add(out, v[i].iov_base, take) == -1) {
 				conn_close(c, CLOSE_OOM, 0);
 				return (-1);
 			}
-			moved += v[i].iov_len;
+			moved += take;
 		}
 		evbuffer_drain(in, moved);
+		len -= moved;
 	}
 	return (0);
 }
@@ -328,8 +481,18 @@ conn_written_cb(struct evbuffer *out, const struct evbuffer_cb_info *info,
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct conn	*c = arg;
-	size_t		 queued = evbuffer_get_length(bufferevent_get_output(bev));
+	(void)bev;
+	conn_resume(arg);
+}
+
+/*
+ * After the queue shrank: end a half-closed connection with nothing left,
+ * or read again once the queue is back at the low mark.
+ */
+static void
+conn_resume(struct conn *c)
+{
+	size_t		 queued = conn_queued(c);
 
 	if (c->c_flags & CONN_PEER_EOF) {
 		if (queued == 0)
@@ -341,7 +504,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	    c->c_pool->cp_settings->low_water)) {
 		c->c_flags &= ~CONN_PAUSED;
 		conn_limit_read(c, queued);
-		if (bufferevent_enable(bev, EV_READ) == -1)
+		if (bufferevent_enable(c->c_bev, EV_READ) == -1)
 			conn_close(c, CLOSE_ERROR, 0);
 	}
 }
@@ -362,7 +525,7 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (!(what & BEV_EVENT_EOF))
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+	if (conn_queued(c) == 0) {
 		conn_close(c, CLOSE_EOF, 0);
 		return;
 	}
@@ -379,12 +542,12 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 {
 	struct conn_pool *cp = c->c_pool;
 	struct evbuffer	*out = bufferevent_get_output(c->c_bev);
-	size_t		 lost = evbuffer_get_length(out);
+	size_t		 lost = conn_queued(c);
 
 	stats_add((_Atomic uint64_t *)((char *)cp->cp_stats +
 	    conn_close_reasons[why].cr_counter), 1);
 	if (c->c_flags & CONN_LOGGED) {
-		struct conn_log	*cl = &c->c_log[0];
+		struct conn_log	*cl = conn_log(c);
 		char		 peer[128];
 		uint64_t	 ms = conn_now_ms() - cl->cl_start_ms;
 
@@ -400,9 +563,14 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 		    errnum ? strerror(errnum) : "");
 	}
 
+	if (c->c_flags & CONN_DELAYED)
+		evtimer_del(&conn_delay(c)->cd_timer);
 	/* Freeing drops what is queued: that is no write to count. */
 	if (c->c_flags & CONN_COUNTING)
 		evbuffer_remove_cb(out, conn_written_cb, c);
+	/* The group may be freed before libevent finishes the free. */
+	if (cp->cp_total != NULL)
+		bufferevent_remove_from_rate_limit_group(c->c_bev);
 	bufferevent_free(c->c_bev);
 	TAILQ_REMOVE(&cp->cp_conns, c, c_entry);
 	cp->cp_nconns--;
@@ -426,7 +594,7 @@ conn_sweep(struct conn_pool *cp)
 	for (c = TAILQ_FIRST(&cp->cp_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		quiet = conn_quiet_sec(cp->cp_tick, c->c_tick);
-		if (evbuffer_get_length(bufferevent_get_output(c->c_bev)) > 0) {
+		if (conn_queued(c) > 0) {
 			if (s->stall_timeout != 0 && quiet >= s->stall_timeout)
 				conn_close(c, CLOSE_STALL, 0);
 		} else if (s->idle_timeout != 0 && quiet >= s->idle_timeout)
@@ -445,8 +613,7 @@ conn_drain_quiet(struct conn_pool *cp)
 
 	for (c = TAILQ_FIRST(&cp->cp_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
-		if (evbuffer_get_length(bufferevent_get_output(c->c_bev)) ==
-		    0 && cp->cp_tick - c->c_tick >= 2)
+		if (conn_queued(c) == 0 && cp->cp_tick - c->c_tick >= 2)
 			conn_close(c, CLOSE_SHUTDOWN, 0);
 	}
 }

@@ -65,6 +65,24 @@
 /* How long accepting stays paused after running out of descriptors. */
 #define ACCEPT_PAUSE_SEC	1
 
+/*
+ * How often rate limits hand out their bytes: often enough that a
+ * limited stream looks smooth, seldom enough to cost nothing.
+ */
+#define RATE_TICK_MSEC		100
+
+/* The least --rate: one byte per tick. */
+#define RATE_MIN		(1000 / RATE_TICK_MSEC)
+
+/* Longest --delay: a test of patience, not a place to store data. */
+#define DELAY_MAX_MSEC		10000
+
+/*
+ * Marks a delay line keeps: the delay is split into this many slots less
+ * two, so a byte waits at most a slot (1/30 of --delay) longer than asked.
+ */
+#define DELAY_MARKS		32
+
 /* Free memory at the heap's top kept for the next burst of echoes. */
 #define MALLOC_TRIM_KEEP	(16 * 1024 * 1024)
 
@@ -94,6 +112,9 @@ struct settings {
 	unsigned int		 shutdown_timeout;	/* seconds */
 	size_t			 high_water;
 	size_t			 low_water;
+	size_t			 rate;		/* bytes/s per connection, 0: no cap */
+	size_t			 total_rate;	/* bytes/s for all, 0: no cap */
+	unsigned int		 delay_ms;	/* echo this late, 0: at once */
 	int			 threads;
 	int			 verbosity;
 	int			 listen_default;	/* no --listen was given */
@@ -152,8 +173,27 @@ enum close_reason {
 #undef CLOSE_ENUM
 };
 
+/* One stretch of delayed bytes and when the last of them may leave. */
+struct delay_mark {
+	uint64_t	 dm_start;	/* its first byte came, monotonic ms */
+	uint64_t	 dm_due;	/* its last byte may leave */
+	size_t		 dm_len;
+};
+
+/* When a connection's held-back bytes fall due (--delay). */
+struct delay_line {
+	unsigned int		 dl_ms;
+	unsigned int		 dl_slot;	/* ms within which marks merge */
+	unsigned int		 dl_first;
+	unsigned int		 dl_count;
+	size_t			 dl_held;	/* bytes in all marks */
+	struct delay_mark	 dl_marks[DELAY_MARKS];
+};
+
 struct conn;
 struct listeners;
+struct ev_token_bucket_cfg;
+struct bufferevent_rate_limit_group;
 TAILQ_HEAD(conn_list, conn);
 
 /*
@@ -169,6 +209,10 @@ struct conn_pool {
 	struct conn_list	 cp_conns;
 	size_t			 cp_nconns;
 	uint32_t		 cp_tick;	/* advanced by the sweep */
+	int			 cp_shaped;	/* --rate, --total-rate, --delay */
+	struct ev_token_bucket_cfg *cp_rate;	/* --rate, each connection */
+	struct ev_token_bucket_cfg *cp_total_cfg;
+	struct bufferevent_rate_limit_group *cp_total;	/* --total-rate */
 	void			(*cp_closed)(void *);
 	void			*cp_closed_arg;
 };
@@ -222,8 +266,10 @@ int		 daemon_abspath(const char *, char *, size_t);
 int		 daemon_drop_privileges(const char *);
 
 /* conn.c */
-void		 conn_pool_init(struct conn_pool *, struct event_base *,
-		    const struct settings *, struct stats *, _Atomic long *);
+int		 conn_pool_init(struct conn_pool *, struct event_base *,
+		    const struct settings *, struct stats *, _Atomic long *,
+		    int);
+void		 conn_pool_free(struct conn_pool *);
 void		 conn_accept(struct conn_pool *, int, const struct sockaddr *,
 		    socklen_t);
 void		 conn_sweep(struct conn_pool *);
@@ -232,6 +278,12 @@ void		 conn_close_all(struct conn_pool *, enum close_reason);
 int		 conn_paused_next(int, size_t, size_t, size_t);
 size_t		 conn_read_room(size_t, size_t);
 unsigned int	 conn_quiet_sec(uint32_t, uint32_t);
+
+/* delay.c */
+void		 delay_init(struct delay_line *, unsigned int);
+void		 delay_add(struct delay_line *, uint64_t, size_t);
+size_t		 delay_take_due(struct delay_line *, uint64_t);
+long		 delay_wait_ms(const struct delay_line *, uint64_t);
 
 /* listener.c */
 int		 listener_adopt(struct server *);

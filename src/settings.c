@@ -58,7 +58,10 @@ enum {
 	OPT_PIDFILE,
 	OPT_SYSLOG,
 	OPT_LOG_FILE,
-	OPT_USER
+	OPT_USER,
+	OPT_RATE,
+	OPT_TOTAL_RATE,
+	OPT_DELAY
 };
 
 static const struct option long_options[] = {
@@ -78,6 +81,9 @@ static const struct option long_options[] = {
 	{ "syslog",		no_argument,		NULL, OPT_SYSLOG },
 	{ "log-file",		required_argument,	NULL, OPT_LOG_FILE },
 	{ "user",		required_argument,	NULL, OPT_USER },
+	{ "rate",		required_argument,	NULL, OPT_RATE },
+	{ "total-rate",		required_argument,	NULL, OPT_TOTAL_RATE },
+	{ "delay",		required_argument,	NULL, OPT_DELAY },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -117,6 +123,7 @@ static int	settings_parse_port(const char *, char *, size_t);
 static int	settings_count_opt(FILE *, const char *, long, long, long *);
 static int	settings_seconds_opt(FILE *, const char *, unsigned int *);
 static int	settings_size_opt(FILE *, const char *, size_t, size_t *);
+static int	settings_rate_opt(FILE *, const char *, size_t *);
 static int	settings_name_opt(FILE *, const char *, const char *,
 		    const char **);
 
@@ -146,7 +153,8 @@ settings_usage(FILE *fp)
 "             [--low-water bytes] [--shutdown-timeout seconds]\n"
 "             [--stall-timeout seconds] [--threads n] [--inetd]\n"
 "             [--daemon] [--pidfile file] [--syslog | --log-file file]\n"
-"             [--user name]\n"
+"             [--user name] [--rate bytes] [--total-rate bytes]\n"
+"             [--delay ms]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
 "\n"
@@ -164,6 +172,11 @@ settings_usage(FILE *fp)
 "      --shutdown-timeout SECS  time busy connections get to finish after\n"
 "                             SIGTERM [%d]\n"
 "      --threads N            event loops, one per thread [1]\n"
+"      --rate BYTES           echo at most BYTES a second per connection,\n"
+"                             0 unlimited [0]\n"
+"      --total-rate BYTES     at most BYTES a second for all together [0]\n"
+"      --delay MS             echo each byte MS milliseconds after it came,\n"
+"                             up to %d [0]\n"
 "      --inetd                serve the one connection on standard input\n"
 "      --daemon               detach and run in the background\n"
 "      --pidfile FILE         write the process ID to FILE\n"
@@ -179,7 +192,7 @@ settings_usage(FILE *fp)
 	    ECHOD_DEFAULT_PORT, DEFAULT_BACKLOG,
 	    DEFAULT_IDLE_TIMEOUT, DEFAULT_STALL_TIMEOUT,
 	    (size_t)DEFAULT_HIGH_WATER, (size_t)DEFAULT_LOW_WATER,
-	    DEFAULT_SHUTDOWN_TIMEOUT);
+	    DEFAULT_SHUTDOWN_TIMEOUT, DELAY_MAX_MSEC);
 }
 
 /* Say what is wrong and where to look; always returns -1. */
@@ -396,6 +409,20 @@ settings_size_opt(FILE *err, const char *name, size_t min, size_t *out)
 	    "bytes from %zu to 1g", name, optarg, min));
 }
 
+/*
+ * A rate in bytes a second: 0 for none, else at least what one refill
+ * tick can hand out a byte of.
+ */
+static int
+settings_rate_opt(FILE *err, const char *name, size_t *out)
+{
+	if (settings_parse_size(optarg, out) == 0 && (*out == 0 ||
+	    *out >= RATE_MIN))
+		return (0);
+	return (settings_usage_error(err, "invalid --%s '%s': expected 0 "
+	    "or bytes a second from %d to 1g", name, optarg, RATE_MIN));
+}
+
 /* A file or user name: anything but empty. */
 static int
 settings_name_opt(FILE *err, const char *name, const char *what,
@@ -492,6 +519,21 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 				return (SETTINGS_EXIT_USAGE);
 			low_given = 1;
 			break;
+		case OPT_RATE:
+			if (settings_rate_opt(err, "rate", &s->rate) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_TOTAL_RATE:
+			if (settings_rate_opt(err, "total-rate",
+			    &s->total_rate) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_DELAY:
+			if (settings_count_opt(err, "delay", 0, DELAY_MAX_MSEC,
+			    &n) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			s->delay_ms = (unsigned int)n;
+			break;
 		case OPT_PIDFILE:
 			if (settings_name_opt(err, "pidfile", "file name",
 			    &s->pidfile) == -1)
@@ -559,6 +601,16 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 	if (s->low_water > s->high_water) {
 		settings_usage_error(err, "--low-water (%zu) is above "
 		    "--high-water (%zu)", s->low_water, s->high_water);
+		return (SETTINGS_EXIT_USAGE);
+	}
+
+	/* Bytes held back are no sign of a dead peer. */
+	if (s->delay_ms > 0 && ((s->idle_timeout != 0 &&
+	    s->delay_ms >= s->idle_timeout * 1000ULL) ||
+	    (s->stall_timeout != 0 &&
+	    s->delay_ms >= s->stall_timeout * 1000ULL))) {
+		settings_usage_error(err, "--delay %ums must be shorter than "
+		    "--idle-timeout and --stall-timeout", s->delay_ms);
 		return (SETTINGS_EXIT_USAGE);
 	}
 

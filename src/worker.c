@@ -57,8 +57,9 @@ worker_init(struct worker *w, struct server *srv, int id)
 		log_warnx("cannot create an event loop");
 		return (-1);
 	}
-	conn_pool_init(&w->w_pool, w->w_base, srv->s_settings, &w->w_stats,
-	    &srv->s_active);
+	if (conn_pool_init(&w->w_pool, w->w_base, srv->s_settings,
+	    &w->w_stats, &srv->s_active, srv->s_settings->threads) == -1)
+		return (-1);
 	w->w_pool.cp_closed = worker_conn_closed;
 	w->w_pool.cp_closed_arg = w;
 	if (pipe2(w->w_ctl, O_NONBLOCK | O_CLOEXEC) == -1) {
@@ -107,6 +108,8 @@ worker_free(struct worker *w)
 			event_del(&w->w_sweep_ev);
 		if (event_initialized(&w->w_deadline_ev))
 			event_del(&w->w_deadline_ev);
+		/* The rate-limit group's timer lives on the base. */
+		conn_pool_free(&w->w_pool);
 		event_base_free(w->w_base);
 	}
 	if (w->w_tick_fd != -1)

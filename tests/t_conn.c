@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * t_conn.c - unit tests of conn.c's arithmetic, linked against the
- * daemon's own objects: the backpressure hysteresis between --low-water
- * and --high-water, the size of each read below the high mark, and the
- * quiet time the idle and stall timeouts are measured in.
+ * t_conn.c - unit tests of a connection's arithmetic, linked against
+ * the daemon's own objects: the backpressure hysteresis between
+ * --low-water and --high-water, the size of each read below the high
+ * mark, the quiet time the idle and stall timeouts are measured in, and
+ * when --delay lets each byte go (delay.c).
  */
 
 #include "config.h"
@@ -26,6 +27,8 @@ static void	test_hysteresis(void);
 static void	test_swings(void);
 static void	test_read_room(void);
 static void	test_quiet(void);
+static void	test_delay(void);
+static void	test_delay_stream(unsigned int);
 
 /*
  * Each step of a queue that fills while the peer does not read and then
@@ -140,6 +143,79 @@ test_quiet(void)
 	    "quiet: one tick across the wrap");
 }
 
+/*
+ * Bytes leave no earlier than the delay after they came, in order; bytes
+ * close together share a mark; nothing is lost or made up.
+ */
+static void
+test_delay(void)
+{
+	struct delay_line	 dl;
+
+	delay_init(&dl, 100);
+	is_int(delay_wait_ms(&dl, 0), -1, "delay: nothing held, no wait");
+	cmp_u64(delay_take_due(&dl, 1000), "==", 0, "delay: nothing due");
+
+	delay_add(&dl, 1000, 10);
+	delay_add(&dl, 1001, 5);	/* within a slot (100/30: 4 ms) */
+	delay_add(&dl, 1050, 7);	/* a mark of its own */
+	delay_add(&dl, 1050, 0);	/* nothing: no mark */
+	is_int(dl.dl_count, 2, "delay: two marks for three arrivals");
+	cmp_u64(dl.dl_held, "==", 22, "delay: 22 bytes held");
+	is_int(delay_wait_ms(&dl, 1000), 101, "delay: the first mark waits "
+	    "for its last byte");
+	cmp_u64(delay_take_due(&dl, 1100), "==", 0,
+	    "delay: 99 ms after the 2nd byte, nothing due");
+	cmp_u64(delay_take_due(&dl, 1101), "==", 15,
+	    "delay: 100 ms after, the first 15 bytes");
+	is_int(delay_wait_ms(&dl, 1101), 49, "delay: then 49 ms to the next");
+	is_int(delay_wait_ms(&dl, 2000), 0, "delay: overdue is no wait");
+	cmp_u64(delay_take_due(&dl, 5000), "==", 7, "delay: the last 7");
+	cmp_u64(dl.dl_held, "==", 0, "delay: nothing held after");
+	is_int(delay_wait_ms(&dl, 5000), -1, "delay: nothing to wait for");
+
+	delay_init(&dl, 0);
+	delay_add(&dl, 7, 3);
+	cmp_u64(delay_take_due(&dl, 7), "==", 3, "delay 0: due at once");
+}
+
+/*
+ * A peer sending a byte every millisecond for ten delays: the ring never
+ * overflows into lost bytes, every byte waits at least the delay and at
+ * most a slot and a millisecond longer, and all come out in order.
+ */
+static void
+test_delay_stream(unsigned int ms)
+{
+	struct delay_line	 dl;
+	uint64_t		 t, sent = 0, out = 0, early = 0, late = 0;
+	uint64_t		 overflows = 0;
+	size_t			 due;
+
+	delay_init(&dl, ms);
+	for (t = 0; t < 20 * ms; t++) {
+		if (t < 10 * ms) {
+			delay_add(&dl, t, 1);
+			sent++;
+			overflows += dl.dl_count == DELAY_MARKS;
+		}
+		due = delay_take_due(&dl, t);
+		/* The bytes out now are bytes out+1 .. out+due, sent at out.. */
+		if (due > 0) {
+			if (t < out + due - 1 + ms)
+				early++;
+			if (t > out + ms + dl.dl_slot)
+				late++;
+		}
+		out += due;
+	}
+	cmp_u64(out, "==", sent, "delay %u stream: every byte out", ms);
+	cmp_u64(early, "==", 0, "delay %u stream: none before its delay", ms);
+	cmp_u64(late, "==", 0, "delay %u stream: none a slot or more late", ms);
+	cmp_u64(overflows, "==", 0, "delay %u stream: the ring never filled", ms);
+	is_int(dl.dl_count, 0, "delay %u stream: no mark left", ms);
+}
+
 int
 main(void)
 {
@@ -149,5 +225,10 @@ main(void)
 	test_swings();
 	test_read_room();
 	test_quiet();
+	test_delay();
+	test_delay_stream(1);
+	test_delay_stream(29);
+	test_delay_stream(100);
+	test_delay_stream(DELAY_MAX_MSEC);
 	return (tap_done());
 }
