@@ -318,7 +318,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	ssize_t		 sent;
 
 	if (c->c_flags & CONN_DELAYED) {
-		uint64_t	 now = conn_now_ms();
+		/* This millisecond may have begun just before the bytes came. */
+		uint64_t	 now = conn_now_ms() + 1;
 
 		n -= conn_delay(c)->cd_line.dl_held;
 		delay_add(&conn_delay(c)->cd_line, now, n);
