@@ -335,7 +335,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	 * output frozen at its start, so only its own write event may
 	 * drain it.  send() rather than evbuffer_write()'s writev(): a short
 	 * read is one chain, and a socket's writev() also takes the file
-	 * position lock, 2 % of an echo's CPU.
+	 * position lock (bench/RESULTS.md has the cost).
 	 */
 	if (!cp->cp_shaped && n < CONN_READ_CAP &&
 	    evbuffer_get_length(out) == 0) {

@@ -255,7 +255,7 @@ main(int argc, char *argv[])
 	 * Echo queues grow and drain by up to --high-water per connection
 	 * many times a second.  glibc hands memory freed at the top of the
 	 * heap back to the kernel past 128 KiB, and every page of the next
-	 * burst then costs a fault: half the bulk throughput.
+	 * burst then costs a fault (bench/RESULTS.md has the cost).
 	 */
 	mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_KEEP);
 #endif
