@@ -209,6 +209,13 @@ client_connect_start(int port)
 int
 client_bound(int *port)
 {
+	return (client_bound_type(SOCK_STREAM, port));
+}
+
+/* The same for a socket type: SOCK_DGRAM for a UDP server or peer. */
+int
+client_bound_type(int type, int *port)
+{
 	struct sockaddr_in	 sin;
 	socklen_t		 len = sizeof(sin);
 	int			 fd;
@@ -216,7 +223,7 @@ client_bound(int *port)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	if ((fd = socket(AF_INET, type | SOCK_CLOEXEC, 0)) == -1 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
 		bail("cannot bind 127.0.0.1:0: %s", strerror(errno));

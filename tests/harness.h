@@ -132,6 +132,7 @@ void		 child_diag(struct child *);
 
 /* client.c */
 int		 client_bound(int *);
+int		 client_bound_type(int, int *);
 int		 client_listen(int *);
 int		 client_ipv6_loopback(void);
 int		 client_local_port(int);

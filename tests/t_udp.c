@@ -396,19 +396,10 @@ test_activation(void)
 {
 	static const char *const serve[] = { "-v", "--udp-rate", "0", NULL };
 	static const char *const both[] = { "-u", "127.0.0.1:0", NULL };
-	struct sockaddr_in sin;
-	socklen_t	 len = sizeof(sin);
 	struct child	 d;
 	int		 sock, port, fd;
 
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    bind(sock, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    getsockname(sock, (struct sockaddr *)&sin, &len) == -1)
-		bail("UDP socket: %s", strerror(errno));
-	port = ntohs(sin.sin_port);
+	sock = client_bound_type(SOCK_DGRAM, &port);
 
 	child_spawn_setup(&d, NULL, NULL, activation_setup, &sock, serve);
 	ok(child_log_wait(&d, 0, " ready: ", tmo(10)) != -1,
