@@ -119,12 +119,13 @@ udp_resolve(struct uflow *f)
 }
 
 /*
- * Sends f's next datagram: its sequence number, then the pattern.  A
- * full socket buffer is a datagram lost before it left.  Returns 0, or
- * -1 when the socket reports an error (the server unreachable).
+ * Sends f's next datagram: its sequence number, then the pattern; its
+ * latency will run from stamp (-R: when it was due).  A full socket
+ * buffer is a datagram lost before it left.  Returns 0, or -1 when the
+ * socket reports an error (the server unreachable).
  */
 static int
-udp_send_one(struct gen *g, struct uflow *f, uint64_t now)
+udp_send_one(struct gen *g, struct uflow *f, uint64_t stamp)
 {
 	unsigned char	*buf = g->rbuf + UDP_READ_MAX;
 	struct uslot	*s;
@@ -157,7 +158,7 @@ udp_send_one(struct gen *g, struct uflow *f, uint64_t now)
 		return -1;
 	}
 	s->seq = seq;
-	s->sent_at = now;
+	s->sent_at = stamp;
 	f->inflight++;
 	g->busy++;
 	udp_resolve(f);
@@ -290,7 +291,7 @@ udp_feed(struct gen *g, uint64_t now)
 		while (g->started < g->quota && (g->next_due = run.start +
 		    (uint64_t)((double)g->next_slot * g->ns_per_msg)) <= now) {
 			f = &g->uflows[g->next_slot++ % g->nflows];
-			if (udp_send_one(g, f, now) == -1)
+			if (udp_send_one(g, f, g->next_due) == -1)
 				return;
 		}
 		return;
