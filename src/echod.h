@@ -105,7 +105,7 @@ struct settings {
 	size_t			 low_water;
 	int			 threads;
 	int			 verbosity;
-	int			 listen_default;	/* no --listen was given */
+	int			 listen_default;	/* neither --listen nor --udp */
 	int			 inetd;		/* serve stdin and exit */
 	int			 daemonize;
 	int			 use_syslog;
