@@ -5,7 +5,8 @@
  * known reflector ports get no answer unless --udp-allow-port opens them;
  * the per-source and the total limits drop what is over them; every
  * datagram is counted once; SIGTERM stops UDP at once, even while TCP
- * drains; a datagram socket from socket activation is served.
+ * drains; a datagram socket from socket activation is served, and
+ * [::1] too.
  */
 
 #include "config.h"
@@ -60,6 +61,7 @@ static void	test_limit(int);
 static void	test_sigterm(void);
 static void	activation_setup(void *);
 static void	test_activation(void);
+static void	test_ipv6(void);
 
 /* Every datagram received ends in exactly one of these counters. */
 static uint64_t
@@ -422,6 +424,37 @@ test_activation(void)
 	close(sock);
 }
 
+/* Over IPv6: [::1] is served and a datagram from it echoed. */
+static void
+test_ipv6(void)
+{
+	struct sockaddr_in6	 sin6;
+	struct child		 d;
+	int			 port, fd;
+
+	if (!client_ipv6_loopback()) {
+		skip(3, "no IPv6 loopback here");
+		return;
+	}
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "-u", "[::1]:0",
+	    NULL) == -1)
+		bail("echod did not start");
+	port = child_udp_port(&d, 0);
+	ok(port > 0, "ipv6: echod serves UDP on [::1]");
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	sin6.sin6_port = htons((uint16_t)port);
+	if ((fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == -1)
+		bail("UDP over IPv6: %s", strerror(errno));
+	ok(client_udp_echo(fd, "six", 3, tmo(ECHO_SEC)) == 0,
+	    "ipv6: a datagram is echoed");
+	close(fd);
+	is_int(child_stop(&d, tmo(10)), 0, "ipv6: echod exits 0");
+	child_free(&d);
+}
+
 int
 main(void)
 {
@@ -434,5 +467,6 @@ main(void)
 	test_limit(1);
 	test_sigterm();
 	test_activation();
+	test_ipv6();
 	return (tap_done());
 }
