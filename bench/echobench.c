@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * echobench: load generator and checker for TCP echo servers (RFC 862).
+ * echobench: load generator and checker for echo servers (RFC 862), over
+ * TCP and UDP.
  *
  * The connections are split across threads, each running its own epoll
  * loop.  Every echoed byte is compared with a deterministic pattern,
@@ -94,7 +95,7 @@ progress(const struct gen *gens, uint64_t now, uint64_t *last_done,
 		    *last_recv) / (double)run.opt.size / secs :
 		    (double)(done - *last_done) / secs,
 		    run.opt.mode == MODE_RR || run.opt.mode == MODE_BULK ?
-		    "msg" : "conn",
+		    "msg" : run.opt.mode == MODE_UDP ? "dgram" : "conn",
 		    (double)(recv_bytes - *last_recv) / 1e6 / secs,
 		    errors, now < run.measure_start ? "  (warm-up)" : "");
 	*last_done = done;
@@ -137,7 +138,8 @@ supervise(struct gen *gens, struct totals *totals)
 	run.setup_deadline = run.start + secs_to_ns(run.opt.duration) +
 	    run.timeout_ns;
 	for (t = 0; t < run.opt.threads; t++) {
-		rc = pthread_create(&gens[t].thread, NULL, gen_main,
+		rc = pthread_create(&gens[t].thread, NULL,
+		    run.opt.mode == MODE_UDP ? udp_gen_main : gen_main,
 		    &gens[t]);
 		if (rc != 0) {
 			fprintf(stderr, "echobench: pthread_create: %s\n",
@@ -187,6 +189,9 @@ supervise(struct gen *gens, struct totals *totals)
 		totals->msgs += gens[t].msgs;
 		totals->bytes += gens[t].bytes;
 		totals->established += gens[t].established;
+		totals->sent += gens[t].sent;
+		totals->lost += gens[t].lost;
+		totals->late += gens[t].late;
 		for (rc = 0; rc < ERR_KINDS; rc++)
 			totals->errs[rc] += gens[t].errs[rc];
 		hist_merge(&totals->hist, gens[t].hist);
@@ -276,7 +281,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	for (t = 0; t < run.opt.threads; t++) {
-		if (gen_init(&gens[t], t) == -1) {
+		if (gen_init(&gens[t], t) == -1 || (run.opt.mode == MODE_UDP &&
+		    udp_gen_init(&gens[t]) == -1)) {
 			fprintf(stderr, "echobench: cannot set up thread %"
 			    PRIu64 ": %s\n", t, strerror(errno));
 			return 1;

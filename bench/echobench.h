@@ -9,6 +9,7 @@
 #ifndef ECHOBENCH_H
 #define ECHOBENCH_H
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <netdb.h>
@@ -25,6 +26,9 @@
 
 /* Bytes per recv: drains a bulk stream in few calls and still fits in L2. */
 #define READ_SIZE		(256 * 1024)
+
+/* Events per epoll_wait: amortises the call without a huge stack frame. */
+#define MAX_EVENTS		512
 
 /* Odd multiplier (Knuth's) that scatters stream starts over the pattern. */
 #define SEED_STRIDE		2654435761ULL
@@ -43,7 +47,8 @@ enum mode {
 	MODE_BULK,
 	MODE_CONNECT,
 	MODE_IDLE,
-	MODE_HALFCLOSE
+	MODE_HALFCLOSE,
+	MODE_UDP
 };
 
 enum error_kind {
@@ -84,6 +89,22 @@ struct flow {
 	uint64_t	*sent_at;	/* rr: ring of send times */
 };
 
+/* udp: a datagram in flight, in its socket's ring by sequence number. */
+struct uslot {
+	uint64_t	 seq;
+	uint64_t	 sent_at;	/* 0: answered, lost, or never used */
+};
+
+/* udp: one connected socket and the datagrams it has in flight. */
+struct uflow {
+	int		 fd;
+	unsigned	 index;		/* within its gen */
+	uint64_t	 next_seq;	/* of the next datagram sent */
+	uint64_t	 oldest;	/* below it all are resolved */
+	uint64_t	 inflight;
+	struct uslot	*ring;
+};
+
 struct hist {
 	uint64_t	 count[HIST_BUCKETS];
 	uint64_t	 total;
@@ -100,7 +121,7 @@ struct gen {
 	unsigned	 nwaiting;
 	unsigned	 connecting;
 	unsigned	 live;		/* neither DONE nor DEAD */
-	unsigned	 busy;
+	unsigned	 busy;		/* udp: datagrams in flight */
 	unsigned	 pending;	/* idle: not yet verified nor dead */
 	int		 time_up;
 	int		 setup_done;
@@ -109,6 +130,7 @@ struct gen {
 	unsigned char	*rbuf;
 	uint64_t	*ring;
 	struct hist	*hist;
+	struct uflow	*uflows;	/* udp mode's sockets */
 
 	uint64_t	 quota;		/* messages (bulk: bytes) */
 	uint64_t	 started;
@@ -126,6 +148,10 @@ struct gen {
 	uint64_t	 done_total;
 	uint64_t	 recv_total;
 	uint64_t	 end_ns;
+	/* udp, counted always. */
+	uint64_t	 sent;
+	uint64_t	 lost;
+	uint64_t	 late;		/* echoes of answered or lost ones */
 
 	/* Copies for the progress line, stored once per loop. */
 	_Atomic uint64_t pub_done;
@@ -173,6 +199,9 @@ struct totals {
 	uint64_t	 established;
 	uint64_t	 errors;
 	uint64_t	 errs[ERR_KINDS];
+	uint64_t	 sent;		/* udp */
+	uint64_t	 lost;
+	uint64_t	 late;
 	struct hist	 hist;
 };
 
@@ -216,6 +245,9 @@ void		flow_check_stalls(struct gen *, uint64_t);
 void		flow_expire_setup(struct gen *);
 
 /* gen.c */
+void		gen_publish(struct gen *);
+int		gen_wait_events(int, struct epoll_event *, uint64_t);
+int		gen_finished(struct gen *, uint64_t);
 int		gen_init(struct gen *, uint64_t);
 void		gen_free(struct gen *);
 void		*gen_main(void *);
@@ -238,6 +270,11 @@ void		report_error(enum error_kind, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 void		report_machine(const struct totals *, int);
 void		report_human(const struct totals *);
+
+/* udp.c */
+int		udp_gen_init(struct gen *);
+void		udp_gen_free(struct gen *);
+void		*udp_gen_main(void *);
 
 /* target.c */
 int		target_resolve(void);

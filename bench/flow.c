@@ -461,6 +461,7 @@ flow_read(struct gen *g, struct flow *f, uint32_t events, uint64_t now)
 			flow_set_busy(g, f, f->sent != f->recvd, now);
 			break;
 		case MODE_HALFCLOSE:
+		case MODE_UDP:		/* udp.c's own loop, never here */
 			break;
 		case MODE_CONNECT:
 			if (f->recvd == f->want) {

@@ -21,9 +21,6 @@
 
 #include "echobench.h"
 
-/* Events per epoll_wait: amortises the call without a huge stack frame. */
-#define MAX_EVENTS		512
-
 /* Longest sleep in epoll_wait, so stop requests and deadlines act fast. */
 #define POLL_MAX_NS		(100 * NS_PER_MS)
 
@@ -31,7 +28,7 @@
 #define STALL_CHECK_NS		(100 * NS_PER_MS)
 
 /* Makes the counters visible to the progress line; plain stores on x86. */
-static void
+void
 gen_publish(struct gen *g)
 {
 	uint64_t	errors = 0;
@@ -64,8 +61,11 @@ gen_check_setup(struct gen *g, uint64_t now)
 	}
 }
 
-/* Decides whether the thread's part of the run is over. */
-static int
+/*
+ * Decides whether the thread's part of the run is over; udp mode's too,
+ * with its datagrams in flight as busy.
+ */
+int
 gen_finished(struct gen *g, uint64_t now)
 {
 	if (atomic_load_explicit(&run.stop, memory_order_relaxed))
@@ -92,8 +92,8 @@ gen_finished(struct gen *g, uint64_t now)
  * -R sends on time, where epoll_wait's milliseconds would add up to 1 ms
  * of false latency; kernels before 5.11 fall back to epoll_wait.
  */
-static int
-wait_events(int epfd, struct epoll_event *events, uint64_t timeout)
+int
+gen_wait_events(int epfd, struct epoll_event *events, uint64_t timeout)
 {
 	static atomic_int	use_pwait2 = 1;
 	struct timespec		ts;
@@ -141,7 +141,7 @@ gen_main(void *arg)
 		timeout = POLL_MAX_NS;
 		if (run.opt.rate > 0 && g->next_due - now < timeout)
 			timeout = g->next_due - now;
-		n = wait_events(g->epfd, events, timeout);
+		n = gen_wait_events(g->epfd, events, timeout);
 		if (n == -1 && errno != EINTR) {
 			fprintf(stderr, "echobench: epoll_wait: %s\n",
 			    strerror(errno));
@@ -240,6 +240,7 @@ gen_init(struct gen *g, uint64_t t)
 void
 gen_free(struct gen *g)
 {
+	udp_gen_free(g);
 	close(g->epfd);
 	free(g->flows);
 	free(g->waiting);

@@ -44,8 +44,15 @@
 
 /* The -m words and the report's mode=, in enum order. */
 const char *const options_mode_names[] = {
-	"rr", "bulk", "connect", "idle", "halfclose"
+	"rr", "bulk", "connect", "idle", "halfclose", "udp"
 };
+
+/*
+ * udp: a datagram carries its 8-byte sequence number, and at most what
+ * one UDP datagram over IPv4 holds.
+ */
+#define MIN_UDP_SIZE		8
+#define MAX_UDP_SIZE		UINT64_C(65507)
 
 /* Prints the usage text. */
 static void
@@ -53,23 +60,26 @@ usage(FILE *f)
 {
 	fputs(
 "usage: echobench [options] [HOST] PORT\n"
-"Loads a TCP echo server and checks every byte it echoes.\n"
+"Loads a TCP or UDP echo server and checks every byte it echoes.\n"
 "\n"
-"  -m, --mode MODE        rr, bulk, connect, idle or halfclose (default rr)\n"
+"  -m, --mode MODE        rr, bulk, connect, idle, halfclose or udp\n"
+"                         (default rr)\n"
 "  -H, --host HOST        server name or address (default 127.0.0.1)\n"
 "  -p, --port PORT        server port\n"
-"  -c, --connections N    connections at once (default 100)\n"
+"  -c, --connections N    connections at once; udp: sockets (default 100)\n"
 "  -t, --threads N        threads, each with its own epoll loop (default 1)\n"
 "  -d, --duration SECS    measured time; idle: time held (default 10)\n"
 "  -w, --warmup SECS      unmeasured time first (default 1)\n"
 "  -s, --size BYTES       message size; bulk, halfclose: write size\n"
 "                         (default 64; bulk, halfclose: 65536)\n"
-"  -P, --pipeline N       rr: messages in flight per connection (default 1)\n"
-"  -R, --rate N           rr: total messages per second, open loop\n"
+"  -P, --pipeline N       rr, udp: messages in flight per connection or\n"
+"                         socket (default 1)\n"
+"  -R, --rate N           rr, udp: total messages per second, open loop\n"
 "  -r, --requests N       stop after N messages (connect, halfclose: N\n"
 "                         connections; bulk: N chunks); no warm-up\n"
 "  -n, --bytes BYTES      halfclose: bytes per connection (default 1M)\n"
-"      --timeout SECS     no progress this long is a stall (default 5)\n"
+"      --timeout SECS     no progress this long is a stall; udp: a datagram\n"
+"                         not echoed this long is lost (default 5)\n"
 "      --json             print the result as one JSON object\n"
 "  -q, --quiet            no progress line\n"
 "  -h, --help             show this help and exit\n"
@@ -199,14 +209,14 @@ options_parse(struct options *opt, int argc, char **argv)
 			opt->port = optarg;
 			break;
 		case 'm':
-			for (opt->mode = MODE_RR; opt->mode <= MODE_HALFCLOSE;
+			for (opt->mode = MODE_RR; opt->mode <= MODE_UDP;
 			    opt->mode++)
 				if (strcmp(optarg,
 				    options_mode_names[opt->mode]) == 0)
 					break;
-			if (opt->mode > MODE_HALFCLOSE)
+			if (opt->mode > MODE_UDP)
 				usage_error("unknown mode '%s' (rr, bulk, "
-				    "connect, idle or halfclose)", optarg);
+				    "connect, idle, halfclose or udp)", optarg);
 			break;
 		case 's':
 			opt->size = parse_count("--size", optarg, 1, MAX_SIZE,
@@ -308,10 +318,14 @@ options_parse(struct options *opt, int argc, char **argv)
 	if (!size_set)
 		opt->size = opt->mode == MODE_BULK ||
 		    opt->mode == MODE_HALFCLOSE ? 65536 : 64;
-	if (opt->mode != MODE_RR && pipeline_set)
-		usage_error("--pipeline applies to rr mode only");
-	if (opt->mode != MODE_RR && opt->rate > 0)
-		usage_error("--rate applies to rr mode only");
+	if (opt->mode != MODE_RR && opt->mode != MODE_UDP && pipeline_set)
+		usage_error("--pipeline applies to rr and udp modes only");
+	if (opt->mode != MODE_RR && opt->mode != MODE_UDP && opt->rate > 0)
+		usage_error("--rate applies to rr and udp modes only");
+	if (opt->mode == MODE_UDP && (opt->size < MIN_UDP_SIZE ||
+	    opt->size > MAX_UDP_SIZE))
+		usage_error("udp: --size %" PRIu64 " is out of range (%d to "
+		    "%" PRIu64 ")", opt->size, MIN_UDP_SIZE, MAX_UDP_SIZE);
 	if (opt->mode != MODE_HALFCLOSE && bytes_set)
 		usage_error("--bytes applies to halfclose mode only");
 	if (opt->mode == MODE_IDLE && opt->requests > 0)

@@ -84,6 +84,13 @@ report_machine(const struct totals *t, int json)
 	for (k = 0; k < ERR_KINDS; k++)
 		FIELD(error_keys[k], 0, "%" PRIu64, t->errs[k]);
 	FIELD("established", 0, "%" PRIu64, t->established);
+	if (run.opt.mode == MODE_UDP) {
+		FIELD("sent", 0, "%" PRIu64, t->sent);
+		FIELD("lost", 0, "%" PRIu64, t->lost);
+		FIELD("loss_pct", 0, "%.3f", t->sent > 0 ?
+		    100.0 * (double)t->lost / (double)t->sent : 0.0);
+		FIELD("late", 0, "%" PRIu64, t->late);
+	}
 #undef FIELD
 
 	if (json) {
@@ -131,6 +138,14 @@ report_human(const struct totals *t)
 		printf("%" PRIu64 " bytes each way in %" PRIu64 "-byte writes,"
 		    " then half-close", opt->bytes, opt->size);
 		break;
+	case MODE_UDP:
+		printf("%" PRIu64 "-byte datagrams", opt->size);
+		if (opt->rate > 0)
+			printf(", %.1f/s offered (open loop)", opt->rate);
+		else
+			printf(", %" PRIu64 " in flight per socket",
+			    opt->pipeline);
+		break;
 	}
 	printf("\nserver        %s port %s\n", run.target.host, opt->port);
 	printf("connections   %" PRIu64 " at once, %" PRIu64 " established"
@@ -148,9 +163,14 @@ report_human(const struct totals *t)
 	else
 		printf("%-13s %" PRIu64 " (%.1f/s)\n", opt->mode == MODE_RR ?
 		    "messages" : opt->mode == MODE_BULK ? "chunks" :
-		    "connections", t->msgs, t->msg_rate);
+		    opt->mode == MODE_UDP ? "datagrams" : "connections",
+		    t->msgs, t->msg_rate);
+	if (opt->mode == MODE_UDP)
+		printf("loss          %" PRIu64 " of %" PRIu64 " sent (%.3f%%),"
+		    " %" PRIu64 " late\n", t->lost, t->sent, t->sent > 0 ?
+		    100.0 * (double)t->lost / (double)t->sent : 0.0, t->late);
 	if (opt->mode == MODE_BULK || opt->mode == MODE_HALFCLOSE ||
-	    opt->mode == MODE_RR)
+	    opt->mode == MODE_RR || opt->mode == MODE_UDP)
 		printf("throughput    %.2f MB/s echoed\n", t->mb_rate);
 	if (t->hist.total > 0)
 		printf("latency (us)  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f"

@@ -52,8 +52,9 @@ probe_address(const struct addrinfo *ai)
 	socklen_t	len = sizeof(int);
 	int		fd, err = 0, rc;
 
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	/* A UDP connect() only sets the peer: no server is contacted. */
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return errno;
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
@@ -107,7 +108,8 @@ target_resolve(void)
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = run.opt.mode == MODE_UDP ? SOCK_DGRAM :
+	    SOCK_STREAM;
 	if ((rc = getaddrinfo(run.opt.host, run.opt.port, &hints, &res)) !=
 	    0) {
 		fprintf(stderr, "echobench: %s port %s: %s\n", run.opt.host,

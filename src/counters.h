@@ -32,6 +32,16 @@
 	X(bytes_out, "bytes written back to clients")			\
 	X(accept_errors, "failed calls to accept()")			\
 	X(accept_pauses, "times accepting paused for lack of "		\
-	    "descriptors or memory")
+	    "descriptors or memory")					\
+	X(udp_in, "datagrams received")					\
+	X(udp_bytes_in, "bytes in datagrams received")			\
+	X(udp_out, "datagrams echoed")					\
+	X(udp_bytes_out, "bytes in datagrams echoed")			\
+	X(udp_dropped_rule, "datagrams unanswered for their source "	\
+	    "port (or family)")						\
+	X(udp_dropped_source, "datagrams over the per-source limit")	\
+	X(udp_dropped_total, "datagrams over the total limit")		\
+	X(udp_send_errors, "echoes the kernel refused (buffer full, "	\
+	    "ICMP error)")
 
 #endif /* COUNTERS_H */

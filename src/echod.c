@@ -100,9 +100,10 @@ main_open_sockets(struct server *srv, const struct settings *s)
 		return (-1);
 	if (adopted == 0)
 		return (listener_bind_all(srv));
-	if (!s->listen_default) {
-		log_warnx("--listen cannot be used with socket activation "
-		    "(LISTEN_FDS): the service manager chooses the sockets");
+	if (!s->listen_default || s->nudp > 0) {
+		log_warnx("%s cannot be used with socket activation "
+		    "(LISTEN_FDS): the service manager chooses the sockets",
+		    s->nudp > 0 ? "--udp" : "--listen");
 		listener_close_all(srv);
 		return (-1);
 	}
@@ -312,7 +313,8 @@ main(int argc, char *argv[])
 	 * let a --daemon parent exit, before threads that may log start.
 	 */
 	for (i = 0; i < srv.s_nbound; i++)
-		log_notice("listening on %s", srv.s_bound[i].b_name);
+		log_notice(srv.s_bound[i].b_type == SOCK_DGRAM ? "udp on %s" :
+		    "listening on %s", srv.s_bound[i].b_name);
 	if (!settings.inetd)
 		log_notice("echod %s ready: %d thread%s, at most %ld "
 		    "connection%s", PACKAGE_VERSION, settings.threads,

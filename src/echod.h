@@ -89,6 +89,9 @@
 /* systemd passes activated sockets from this descriptor on (sd_listen_fds). */
 #define LISTEN_FDS_START	3
 
+/* Most --udp-allow-port arguments: a handful is all anyone needs. */
+#define UDP_ALLOW_MAX		64
+
 /* Exit statuses, documented in echod(8). */
 #define EXIT_OK			0
 #define EXIT_RUNTIME		1
@@ -105,6 +108,12 @@ struct listen_spec {
 struct settings {
 	struct listen_spec	 listen[LISTEN_MAX];
 	size_t			 nlisten;
+	struct listen_spec	 udp[LISTEN_MAX];	/* --udp */
+	size_t			 nudp;
+	unsigned int		 udp_allow[UDP_ALLOW_MAX];	/* source ports */
+	size_t			 nudp_allow;
+	long			 udp_rate;	/* per source, a second; 0: any */
+	long			 udp_total_rate;	/* in all; 0: any */
 	int			 backlog;
 	long			 max_conns;	/* 0: follow the fd limit */
 	unsigned int		 idle_timeout;	/* seconds, 0: never */
@@ -117,7 +126,7 @@ struct settings {
 	unsigned int		 delay_ms;	/* echo this late, 0: at once */
 	int			 threads;
 	int			 verbosity;
-	int			 listen_default;	/* no --listen was given */
+	int			 listen_default;	/* neither --listen nor --udp */
 	int			 inetd;		/* serve stdin and exit */
 	int			 daemonize;
 	int			 use_syslog;
@@ -148,9 +157,10 @@ struct stats_total {
 #undef STATS_TOTAL_FIELD
 };
 
-/* A socket bound and listening, shared by every worker. */
+/* A socket bound (and listening, for TCP), shared by every worker. */
 struct bound {
 	int		 b_fd;
+	int		 b_type;	/* SOCK_STREAM or SOCK_DGRAM */
 	char		 b_name[HOST_MAX + 16];	/* printable address:port */
 };
 
@@ -190,10 +200,21 @@ struct delay_line {
 	struct delay_mark	 dl_marks[DELAY_MARKS];
 };
 
+/*
+ * A rate limit as GCRA: the time one datagram adds to a bucket, and how
+ * far ahead of now a bucket may run (the burst), in nanoseconds.
+ */
+struct udp_rate {
+	uint64_t	 ur_interval;	/* 0: no limit */
+	uint64_t	 ur_tolerance;
+};
+
 struct conn;
 struct listeners;
 struct ev_token_bucket_cfg;
 struct bufferevent_rate_limit_group;
+struct udp;
+struct udp_sources;
 TAILQ_HEAD(conn_list, conn);
 
 /*
@@ -229,6 +250,7 @@ struct worker {
 	struct event_base	*w_base;
 	struct conn_pool	 w_pool;
 	struct listeners	*w_listeners;	/* NULL: not accepting */
+	struct udp		*w_udp;		/* NULL: no UDP, or draining */
 
 	struct event		 w_sweep_ev;
 	int			 w_tick_fd;	/* timerfd behind w_sweep_ev, or -1 */
@@ -339,6 +361,20 @@ void		 settings_usage(FILE *);
 void		 stats_add(_Atomic uint64_t *, uint64_t);
 void		 stats_sum(const struct server *, struct stats_total *);
 void		 stats_log(const struct server *);
+
+/* udp.c */
+int		 udp_attach(struct server *, struct event_base *,
+		    struct stats *, struct udp **);
+void		 udp_detach(struct udp *);
+int		 udp_port_blocked(const struct settings *, unsigned int);
+void		 udp_rate_init(struct udp_rate *, long, int);
+int		 udp_rate_take(const struct udp_rate *, uint64_t *, uint64_t);
+int		 udp_source_key(const struct sockaddr *, uint8_t *,
+		    unsigned int *);
+struct udp_sources *udp_sources_new(uint64_t);
+void		 udp_sources_free(struct udp_sources *);
+int		 udp_sources_take(struct udp_sources *,
+		    const struct udp_rate *, const uint8_t *, uint64_t);
 
 /* worker.c */
 int		 worker_init_all(struct server *);

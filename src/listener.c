@@ -42,6 +42,8 @@ struct listeners {
 
 static int	listener_bind_one(struct server *, const struct listen_spec *,
 		    const struct addrinfo *);
+static int	listener_bind_specs(struct server *,
+		    const struct listen_spec *, size_t, int);
 static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	listener_error_cb(struct evconnlistener *, void *);
@@ -51,9 +53,9 @@ static void	listener_resume(struct listeners *);
 static void	listener_resume_cb(evutil_socket_t, short, void *);
 
 /*
- * Bind and listen on one resolved address.  Returns 0, 1 when the address
- * family is missing from this host (skipped for wildcards), or -1 with
- * the reason logged.
+ * Bind and listen on one resolved address (TCP), or just bind (UDP).
+ * Returns 0, 1 when the address family is missing from this host (skipped
+ * for wildcards), or -1 with the reason logged.
  */
 static int
 listener_bind_one(struct server *srv, const struct listen_spec *ls,
@@ -88,12 +90,15 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	 * same port fails.  V6ONLY keeps [::] from claiming IPv4 as well,
 	 * which would collide with the 0.0.0.0 socket.  Accepted sockets
 	 * inherit TCP_NODELAY: an echo is written as soon as it is read, and
-	 * Nagle would hold back small echoes behind delayed ACKs.
+	 * Nagle would hold back small echoes behind delayed ACKs.  UDP has
+	 * no TIME_WAIT, and there SO_REUSEADDR would let two sockets share
+	 * a port, so it gets neither.
 	 */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	if ((ai->ai_socktype == SOCK_STREAM && (setsockopt(fd, SOL_SOCKET,
+	    SO_REUSEADDR, &on, sizeof(on)) == -1 || setsockopt(fd,
+	    IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)) ||
 	    (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &on, sizeof(on)) == -1) ||
-	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1) {
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
 		log_warn("cannot listen on %s: setsockopt", name);
 		close(fd);
 		return (-1);
@@ -120,13 +125,14 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 			log_warn("cannot listen on %s", name);
 		return (-1);
 	}
-	if (listen(fd, s->backlog) == -1) {
+	if (ai->ai_socktype == SOCK_STREAM && listen(fd, s->backlog) == -1) {
 		log_warn("cannot listen on %s", name);
 		close(fd);
 		return (-1);
 	}
 	b = &srv->s_bound[srv->s_nbound++];
 	b->b_fd = fd;
+	b->b_type = ai->ai_socktype;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		log_sockaddr((struct sockaddr *)&ss, sslen, b->b_name,
 		    sizeof(b->b_name));
@@ -136,25 +142,41 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 }
 
 /*
- * Resolve and bind every --listen address.  Nothing is left bound on
- * failure.  Returns 0 or -1 with the reason logged.
+ * Resolve and bind every --listen address, then every --udp one.
+ * Nothing is left bound on failure.  Returns 0 or -1 with the reason
+ * logged.
  */
 int
 listener_bind_all(struct server *srv)
 {
 	const struct settings	*s = srv->s_settings;
+
+	if (listener_bind_specs(srv, s->listen, s->nlisten, SOCK_STREAM) ==
+	    -1 || listener_bind_specs(srv, s->udp, s->nudp, SOCK_DGRAM) == -1) {
+		listener_close_all(srv);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Resolve and bind n addresses of one socket type; -1 (logged) on failure. */
+static int
+listener_bind_specs(struct server *srv, const struct listen_spec *specs,
+    size_t n, int type)
+{
 	struct addrinfo		 hints, *res, *ai;
 	size_t			 i;
 	int			 error, rv;
 
-	for (i = 0; i < s->nlisten; i++) {
-		const struct listen_spec *ls = &s->listen[i];
+	for (i = 0; i < n; i++) {
+		const struct listen_spec *ls = &specs[i];
 		size_t	 before = srv->s_nbound;
 
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_protocol = IPPROTO_TCP;
+		hints.ai_socktype = type;
+		hints.ai_protocol = type == SOCK_STREAM ? IPPROTO_TCP :
+		    IPPROTO_UDP;
 		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 		error = getaddrinfo(ls->ls_host[0] ? ls->ls_host : NULL,
 		    ls->ls_port, &hints, &res);
@@ -162,13 +184,11 @@ listener_bind_all(struct server *srv)
 			log_warnx("cannot listen on '%s': %s", ls->ls_arg,
 			    error == EAI_SYSTEM ? strerror(errno) :
 			    gai_strerror(error));
-			listener_close_all(srv);
 			return (-1);
 		}
 		for (ai = res; ai != NULL; ai = ai->ai_next) {
 			if ((rv = listener_bind_one(srv, ls, ai)) == -1) {
 				freeaddrinfo(res);
-				listener_close_all(srv);
 				return (-1);
 			}
 		}
@@ -176,7 +196,6 @@ listener_bind_all(struct server *srv)
 		if (srv->s_nbound == before) {
 			log_warnx("cannot listen on '%s': no usable address",
 			    ls->ls_arg);
-			listener_close_all(srv);
 			return (-1);
 		}
 	}
@@ -217,11 +236,12 @@ listener_adopt(struct server *srv)
 		fd = LISTEN_FDS_START + (int)i;
 		len = sizeof(type);
 		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
-		    type != SOCK_STREAM ||
+		    (type != SOCK_DGRAM && (type != SOCK_STREAM ||
 		    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
-		    &len) == -1 || !listening) {
+		    &len) == -1 || !listening))) {
 			log_warnx("socket activation: descriptor %d is not a "
-			    "listening stream socket", fd);
+			    "listening stream socket or a datagram socket",
+			    fd);
 			return (-1);
 		}
 		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1 ||
@@ -232,6 +252,7 @@ listener_adopt(struct server *srv)
 		/* Inherited by accepted sockets; meaningless for AF_UNIX. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 		b->b_fd = fd;
+		b->b_type = type;	/* SOCK_DGRAM goes to udp.c */
 		len = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
 			log_sockaddr((struct sockaddr *)&ss, len, b->b_name,
@@ -324,6 +345,8 @@ listener_attach(struct server *srv, struct event_base *base,
 	for (i = 0; i < srv->s_nbound; i++) {
 		struct evconnlistener *l;
 
+		if (srv->s_bound[i].b_type != SOCK_STREAM)
+			continue;	/* udp.c serves it */
 		fd = fcntl(srv->s_bound[i].b_fd, F_DUPFD_CLOEXEC, 0);
 		if (fd == -1) {
 			log_warn("cannot listen on %s", srv->s_bound[i].b_name);

@@ -45,6 +45,22 @@
 /* Longest timeout accepted: a day; longer is surely a typo. */
 #define SECONDS_MAX		86400
 
+/*
+ * UDP echoes a second to one source address: plenty for probing and
+ * measuring latency, little to reflect at a victim whose address is
+ * spoofed.
+ */
+#define DEFAULT_UDP_RATE	100
+
+/*
+ * UDP echoes a second in all, whatever the sources: 1000 datagrams of
+ * 1472 bytes is about 12 Mbit/s, the most echod reflects by default.
+ */
+#define DEFAULT_UDP_TOTAL_RATE	1000
+
+/* Highest UDP rate accepted; past it, 0 (no limit) says what is meant. */
+#define UDP_RATE_MAX		10000000
+
 enum {
 	OPT_BACKLOG = 256,
 	OPT_IDLE_TIMEOUT,
@@ -61,7 +77,10 @@ enum {
 	OPT_USER,
 	OPT_RATE,
 	OPT_TOTAL_RATE,
-	OPT_DELAY
+	OPT_DELAY,
+	OPT_UDP_ALLOW_PORT,
+	OPT_UDP_RATE,
+	OPT_UDP_TOTAL_RATE
 };
 
 static const struct option long_options[] = {
@@ -84,6 +103,12 @@ static const struct option long_options[] = {
 	{ "rate",		required_argument,	NULL, OPT_RATE },
 	{ "total-rate",		required_argument,	NULL, OPT_TOTAL_RATE },
 	{ "delay",		required_argument,	NULL, OPT_DELAY },
+	{ "udp",		required_argument,	NULL, 'u' },
+	{ "udp-allow-port",	required_argument,	NULL,
+	    OPT_UDP_ALLOW_PORT },
+	{ "udp-rate",		required_argument,	NULL, OPT_UDP_RATE },
+	{ "udp-total-rate",	required_argument,	NULL,
+	    OPT_UDP_TOTAL_RATE },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -141,6 +166,8 @@ settings_init(struct settings *s)
 	s->low_water = DEFAULT_LOW_WATER;
 	s->threads = 1;
 	s->verbosity = LOG_LEVEL_NOTICE;
+	s->udp_rate = DEFAULT_UDP_RATE;
+	s->udp_total_rate = DEFAULT_UDP_TOTAL_RATE;
 }
 
 /* The --help text, with the defaults. */
@@ -154,7 +181,8 @@ settings_usage(FILE *fp)
 "             [--stall-timeout seconds] [--threads n] [--inetd]\n"
 "             [--daemon] [--pidfile file] [--syslog | --log-file file]\n"
 "             [--user name] [--rate bytes] [--total-rate bytes]\n"
-"             [--delay ms]\n"
+"             [--delay ms] [-u address[:port]] [--udp-allow-port port]\n"
+"             [--udp-rate pps] [--udp-total-rate pps]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
 "\n"
@@ -183,6 +211,13 @@ settings_usage(FILE *fp)
 "      --syslog               log to syslog (facility daemon), not stderr\n"
 "      --log-file FILE        log to FILE, reopened on SIGHUP\n"
 "      --user NAME            drop root privileges to NAME after binding\n"
+"  -u, --udp ADDR[:PORT]      echo UDP datagrams here; repeatable (same forms\n"
+"                             as --listen; with -u alone no TCP is served)\n"
+"      --udp-allow-port N     answer source port N although it is below 1024\n"
+"                             or a known reflector; repeatable\n"
+"      --udp-rate PPS         UDP echoes a second per source address (and\n"
+"                             thread), 0 no limit [%d]\n"
+"      --udp-total-rate PPS   UDP echoes a second in all, 0 no limit [%d]\n"
 "  -v, --verbose              log more (one line per connection); repeatable\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -192,7 +227,8 @@ settings_usage(FILE *fp)
 	    ECHOD_DEFAULT_PORT, DEFAULT_BACKLOG,
 	    DEFAULT_IDLE_TIMEOUT, DEFAULT_STALL_TIMEOUT,
 	    (size_t)DEFAULT_HIGH_WATER, (size_t)DEFAULT_LOW_WATER,
-	    DEFAULT_SHUTDOWN_TIMEOUT, DELAY_MAX_MSEC);
+	    DEFAULT_SHUTDOWN_TIMEOUT, DELAY_MAX_MSEC, DEFAULT_UDP_RATE,
+	    DEFAULT_UDP_TOTAL_RATE);
 }
 
 /* Say what is wrong and where to look; always returns -1. */
@@ -457,7 +493,7 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 	optind = 1;
 #endif
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":c:hl:qVv", long_options,
+	while ((ch = getopt_long(argc, argv, ":c:hl:qu:Vv", long_options,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'l':
@@ -473,6 +509,42 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 				return (SETTINGS_EXIT_USAGE);
 			}
 			s->nlisten++;
+			break;
+		case 'u':
+			if (s->nudp == LISTEN_MAX) {
+				settings_usage_error(err, "too many --udp "
+				    "addresses (at most %d)", LISTEN_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			if (settings_parse_listen(&s->udp[s->nudp], optarg,
+			    why, sizeof(why)) == -1) {
+				settings_usage_error(err, "invalid --udp "
+				    "'%s': %s", optarg, why);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			s->nudp++;
+			break;
+		case OPT_UDP_ALLOW_PORT:
+			if (s->nudp_allow == UDP_ALLOW_MAX) {
+				settings_usage_error(err, "too many "
+				    "--udp-allow-port ports (at most %d)",
+				    UDP_ALLOW_MAX);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			if (settings_count_opt(err, "udp-allow-port", 1,
+			    65535, &n) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			s->udp_allow[s->nudp_allow++] = (unsigned int)n;
+			break;
+		case OPT_UDP_RATE:
+			if (settings_count_opt(err, "udp-rate", 0,
+			    UDP_RATE_MAX, &s->udp_rate) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_UDP_TOTAL_RATE:
+			if (settings_count_opt(err, "udp-total-rate", 0,
+			    UDP_RATE_MAX, &s->udp_total_rate) == -1)
+				return (SETTINGS_EXIT_USAGE);
 			break;
 		case OPT_BACKLOG:
 			if (settings_count_opt(err, "backlog", 1, INT_MAX,
@@ -625,8 +697,14 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 		    "--threads");
 		return (SETTINGS_EXIT_USAGE);
 	}
+	if (s->inetd && s->nudp > 0) {
+		settings_usage_error(err, "--inetd serves the connection on "
+		    "standard input; it takes no --udp");
+		return (SETTINGS_EXIT_USAGE);
+	}
 
-	if (s->nlisten == 0) {
+	/* Only --udp: serve UDP alone, not TCP on the default port too. */
+	if (s->nlisten == 0 && s->nudp == 0) {
 		s->listen_default = 1;
 		s->nlisten = 1;
 		snprintf(s->listen[0].ls_arg, sizeof(s->listen[0].ls_arg),

@@ -32,7 +32,10 @@ static void	worker_deadline_cb(evutil_socket_t, short, void *);
 static void	worker_drain(struct worker *);
 static void	worker_conn_closed(void *);
 
-/* Set up a worker's loop, buffer, events and listeners; -1 on failure. */
+/*
+ * Set up a worker's loop, buffer, events, listeners and UDP sockets; -1
+ * on failure.
+ */
 static int
 worker_init(struct worker *w, struct server *srv, int id)
 {
@@ -75,7 +78,9 @@ worker_init(struct worker *w, struct server *srv, int id)
 		return (worker_adopt_inetd(w, srv->s_inetd_fd));
 	w->w_listeners = listener_attach(srv, w->w_base, &w->w_pool,
 	    &w->w_stats);
-	return (w->w_listeners == NULL ? -1 : 0);
+	if (w->w_listeners == NULL)
+		return (-1);
+	return (udp_attach(srv, w->w_base, &w->w_stats, &w->w_udp));
 }
 
 /* --inetd: serve the one connection we were started with, then end. */
@@ -100,6 +105,8 @@ worker_free(struct worker *w)
 {
 	listener_detach(w->w_listeners);
 	w->w_listeners = NULL;
+	udp_detach(w->w_udp);
+	w->w_udp = NULL;
 	if (w->w_base != NULL) {
 		/* Set-up may have failed before any of them was assigned. */
 		if (event_initialized(&w->w_ctl_ev))
@@ -247,6 +254,9 @@ worker_drain(struct worker *w)
 	w->w_draining = 1;
 	listener_detach(w->w_listeners);
 	w->w_listeners = NULL;
+	/* No datagram is in flight: UDP stops at once. */
+	udp_detach(w->w_udp);
+	w->w_udp = NULL;
 	if (worker_tick_every(w, DRAIN_INTERVAL_MSEC) == -1)
 		log_warn("cannot speed up the drain checks");
 	evtimer_add(&w->w_deadline_ev, &deadline);

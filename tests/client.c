@@ -42,6 +42,89 @@ static ssize_t	xfer_send(struct xfer *);
 static ssize_t	xfer_recv(struct xfer *);
 
 /*
+ * A UDP socket bound to src_ip:src_port (port 0: any) and connected to
+ * 127.0.0.1:port, so it hears only echod and learns of ICMP errors.
+ * Returns it, or -1 with errno set (EACCES: a port below 1024 needs root;
+ * EADDRINUSE: taken) for the caller to skip on.
+ */
+int
+client_udp(const char *src_ip, int src_port, int port)
+{
+	struct sockaddr_in	 sin;
+	int			 fd, err;
+
+	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		bail("socket: %s", strerror(errno));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)src_port);
+	if (inet_pton(AF_INET, src_ip, &sin.sin_addr) != 1)
+		bail("bad address %s", src_ip);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return (-1);
+	}
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		bail("connect UDP 127.0.0.1:%d: %s", port, strerror(errno));
+	return (fd);
+}
+
+/*
+ * One datagram within secs: its length, or -1 with errno set (ETIMEDOUT
+ * when none came; ECONNREFUSED when nothing listens any more).
+ */
+ssize_t
+client_udp_recv(int fd, void *buf, size_t len, double secs)
+{
+	struct pollfd	 pfd = { .fd = fd, .events = POLLIN };
+	double		 end = now() + secs;
+	int		 n;
+
+	for (;;) {
+		n = poll(&pfd, 1, (int)((end - now()) * 1000));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == 0 || (n == -1 && now() >= end)) {
+			errno = ETIMEDOUT;
+			return (-1);
+		}
+		if (n == -1)
+			return (-1);
+		return (recv(fd, buf, len, MSG_DONTWAIT));
+	}
+}
+
+/*
+ * Send one datagram and check that the next one back, within secs, is
+ * the same bytes.  Returns 0, or -1 with the difference said.
+ */
+int
+client_udp_echo(int fd, const void *data, size_t len, double secs)
+{
+	static uint8_t	 back[65536];
+	ssize_t		 n;
+
+	if (send(fd, data, len, 0) != (ssize_t)len) {
+		diag("UDP send of %zu bytes: %s", len, strerror(errno));
+		return (-1);
+	}
+	if ((n = client_udp_recv(fd, back, sizeof(back), secs)) == -1) {
+		diag("UDP echo of %zu bytes: %s", len, strerror(errno));
+		return (-1);
+	}
+	if ((size_t)n != len || memcmp(back, data, len) != 0) {
+		diag("UDP echo of %zu bytes: %zd bytes came back%s", len,
+		    n, (size_t)n == len ? ", different" : "");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
  * A blocking TCP connection to an IPv4 or IPv6 literal; -1 with errno set
  * if it failed.
  */
@@ -126,6 +209,13 @@ client_connect_start(int port)
 int
 client_bound(int *port)
 {
+	return (client_bound_type(SOCK_STREAM, port));
+}
+
+/* The same for a socket type: SOCK_DGRAM for a UDP server or peer. */
+int
+client_bound_type(int type, int *port)
+{
 	struct sockaddr_in	 sin;
 	socklen_t		 len = sizeof(sin);
 	int			 fd;
@@ -133,7 +223,7 @@ client_bound(int *port)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	if ((fd = socket(AF_INET, type | SOCK_CLOEXEC, 0)) == -1 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
 		bail("cannot bind 127.0.0.1:0: %s", strerror(errno));

@@ -619,6 +619,29 @@ child_wait_ready(struct child *d)
 }
 
 /*
+ * The port of echod's nth "udp on" line (from 0), logged before the ready
+ * line child_wait_ready() waited for; -1 if there is none.
+ */
+int
+child_udp_port(struct child *d, int nth)
+{
+	char	 line[512];
+	char	*colon;
+	long	 at;
+	size_t	 from = 0;
+
+	while ((at = child_log_wait(d, from, "echod: udp on ", 0)) != -1) {
+		if (nth-- == 0) {
+			child_log_line(d, (size_t)at, line, sizeof(line));
+			colon = strrchr(line, ':');
+			return (colon != NULL ? atoi(colon + 1) : -1);
+		}
+		from = (size_t)at + 1;
+	}
+	return (-1);
+}
+
+/*
  * SIGUSR1, then parse the stats line it logs.  Returns 0, or -1 if none
  * came or it could not be parsed.
  */

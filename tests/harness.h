@@ -123,6 +123,7 @@ uint64_t	 child_prime(struct child *, struct xfer *, size_t);
 long		 child_rss_kb(struct child *);
 double		 child_cpu_sec(struct child *);
 int		 child_listen_port_proc(struct child *, double);
+int		 child_udp_port(struct child *, int);
 int		 child_wait(struct child *, double);
 int		 child_stop(struct child *, double);
 void		 child_free(struct child *);
@@ -131,6 +132,7 @@ void		 child_diag(struct child *);
 
 /* client.c */
 int		 client_bound(int *);
+int		 client_bound_type(int, int *);
 int		 client_listen(int *);
 int		 client_ipv6_loopback(void);
 int		 client_local_port(int);
@@ -141,6 +143,9 @@ int		 client_connect_rcvbuf(const char *, int, int);
 int		 client_refused(int, double);
 void		 client_reset(int);
 int		 client_echo(int, uint64_t, size_t, double);
+int		 client_udp(const char *, int, int);
+ssize_t		 client_udp_recv(int, void *, size_t, double);
+int		 client_udp_echo(int, const void *, size_t, double);
 void		 xfer_init(struct xfer *, int, uint64_t, uint64_t);
 int		 xfer_intact(const struct xfer *);
 int		 xfer_run(struct xfer *, size_t, double);

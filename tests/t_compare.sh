@@ -3,7 +3,7 @@
 #
 # t_compare.sh - bench/compare works end to end: it starts echod and the
 # raw-epoll baseline pinned to CPUs, loads them with echobench in a quick
-# rr, connect and paired run, and writes results.json, table.md and the
+# rr, connect, paired and udp run, and writes results.json, table.md and the
 # numbers they are made of.  It checks that the figures are there and
 # sane, never how fast anything is: speed is bench/'s business, not make
 # check's.  Skipped without python3, taskset or a second CPU.
@@ -32,7 +32,8 @@ python3 "$srcdir/bench/compare" --no-defaults --out "$out" \
     --echobench "$echobench" \
     --server "echod=$echod -q -l 127.0.0.1:{port}" \
     --server "baseline-epoll=$baseline {port}" \
-    --tests rr100,connect,pair-rr100 --runs 1 --duration 1 \
+    --udp-server "echod-udp=$echod -q -u 127.0.0.1:{port} --udp-rate 0 --udp-total-rate 0" \
+    --tests rr100,connect,pair-rr100,udp --runs 1 --duration 1 \
     --pair-rate 5000 >"$out/log" 2>&1
 status=$?
 sed 's/^/# /' "$out/log"
@@ -85,12 +86,20 @@ for name in ("echod (itself)", "baseline-epoll"):
     ok(all(r.get(side, {}).get("errors") == 0 for side in ("a", "b")),
        "pair-rr100 against %s: no errors on either side" % name)
 
+udp = results.get("echod-udp", {}).get("udp", {}).get("median", {})
+ok(udp.get("errors") == 0, "echod-udp udp: no errors")
+for key in ("dgram_per_s", "cpu_us_per_dgram", "p50_us"):
+    ok(positive(udp.get(key)), "echod-udp udp: %s = %r" % (key, udp.get(key)))
+ok(isinstance(udp.get("loss_pct"), (int, float)),
+   "echod-udp udp: loss_pct = %r" % udp.get("loss_pct"))
+
 try:
     with open(os.path.join(out, "table.md")) as f:
         table = f.read()
 except OSError:
     table = ""
-for row in ("| echod |", "| baseline-epoll |", "| echod (itself) |"):
+for row in ("| echod |", "| baseline-epoll |", "| echod (itself) |",
+            "| echod-udp |"):
     ok(row in table, "table.md has the row %s" % row)
 print("1..%d" % n)
 PY

@@ -81,7 +81,9 @@ enum peer_kind {
 	PEER_RESET,	/* reads, then resets */
 	PEER_SILENT,	/* reads, never answers */
 	PEER_NOCLOSE,	/* echoes, but never closes after the client's FIN */
-	PEER_NONE	/* a port taken but not listening: connects refused */
+	PEER_NONE,	/* a port taken but not listening: connects refused */
+	PEER_UDP_FLIP,	/* UDP: changes a byte of every datagram */
+	PEER_UDP_DROP	/* UDP: echoes every other datagram only */
 };
 
 /*
@@ -142,6 +144,10 @@ static void	test_exact(struct child *, const char *);
 static void	test_json(const char *);
 static void	test_ipv6(void);
 static void	test_broken(void);
+static void	udp_peer_serve(int, enum peer_kind)
+		    __attribute__((__noreturn__));
+static void	test_udp(void);
+static void	test_udp_broken(void);
 
 /*
  * Run echobench with the arguments given (NULL-terminated) to its end,
@@ -419,7 +425,10 @@ peer_start(struct peer *p, enum peer_kind kind)
 		return;
 	}
 	p->p_fd = -1;
-	lfd = client_listen(&p->p_port);
+	if (kind == PEER_UDP_FLIP || kind == PEER_UDP_DROP)
+		lfd = client_bound_type(SOCK_DGRAM, &p->p_port);
+	else
+		lfd = client_listen(&p->p_port);
 	fflush(stdout);
 	if ((p->p_pid = fork()) == -1)
 		bail("fork: %s", strerror(errno));
@@ -433,6 +442,8 @@ peer_start(struct peer *p, enum peer_kind kind)
 		if (getppid() != parent)
 			_exit(1);
 #endif
+		if (kind == PEER_UDP_FLIP || kind == PEER_UDP_DROP)
+			udp_peer_serve(lfd, kind);
 		peer_serve(lfd, kind);
 	}
 	close(lfd);
@@ -499,7 +510,13 @@ test_usage_errors(void)
 		{ { "-q", "-s" }, "option '-s' needs a value" },
 		{ { "-q" }, "no port given" },
 		{ { "-m", "bulk", "-P", "4", "1" }, "--pipeline applies to rr "
-		    "mode only" },
+		    "and udp modes only" },
+		{ { "-m", "udp", "-s", "4", "1" }, "udp: --size 4 is out of "
+		    "range (8 to 65507)" },
+		{ { "-m", "udp", "-s", "65508", "1" }, "udp: --size 65508 is "
+		    "out of range" },
+		{ { "-m", "udp", "-n", "1k", "1" }, "--bytes applies to "
+		    "halfclose mode only" },
 		{ { "-r", "5", "-w", "1", "1" }, "takes no --warmup" },
 		{ { "-t", "3", "-c", "2", "1" }, "--threads 3 is more than "
 		    "the 2 connections" },
@@ -754,6 +771,134 @@ test_broken(void)
 	}
 }
 
+/*
+ * A broken UDP echo server, in the child: a byte past the sequence
+ * number changed in every datagram, or every other datagram dropped.
+ */
+static void
+udp_peer_serve(int fd, enum peer_kind kind)
+{
+	static uint8_t		 buf[PEER_BUF];
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	ssize_t			 n;
+	unsigned long		 count = 0;
+
+	for (;;) {
+		len = sizeof(ss);
+		n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss,
+		    &len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			_exit(1);
+		if (kind == PEER_UDP_FLIP && n > 8)
+			buf[8] ^= 1;
+		if (kind == PEER_UDP_DROP && count++ % 2 == 1)
+			continue;
+		(void)sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&ss,
+		    len);
+	}
+}
+
+/*
+ * udp mode against echod serving UDP without limits: clean runs closed
+ * and open loop, several sockets and threads, the largest datagram, and
+ * -r counted exactly, as echod's own counters confirm.
+ */
+static void
+test_udp(void)
+{
+	static const struct clean_case cases[] = {
+		{ { "-m", "udp", BRIEF }, "udp", "udp",
+		    { { "established", "==", 2 }, { "lost", "==", 0 } },
+		    "loss          0 of " },
+		{ { "-m", "udp", "-R", "2000", BRIEF }, "udp", "udp -R 2000",
+		    { { "msg_per_s", ">", 0 } }, "2000.0/s offered" },
+		{ { "-m", "udp", "-s", "65507", "-c", "1", "-r", "20" }, "udp",
+		    "udp -s 65507 -r 20", { { "msgs", "==", 20 },
+		    { "size", "==", 65507 } }, NULL },
+	};
+	struct echod_stats	 st0, st;
+	struct child		 d;
+	struct bench		 b;
+	char			 port[16];
+	size_t			 i;
+
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "-u", "127.0.0.1:0",
+	    "--udp-rate", "0", "--udp-total-rate", "0", NULL) == -1)
+		bail("echod did not start");
+	snprintf(port, sizeof(port), "%d", child_udp_port(&d, 0));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_clean(&cases[i], "127.0.0.1", port);
+
+	if (child_stats(&d, &st0) == -1)
+		bail("no stats from echod");
+	bench_run(&b, "-m", "udp", "-P", "4", "-c", "3", "-t", "2", "-r",
+	    "1000", "127.0.0.1", port, NULL);
+	check_clean(&b, "udp", "udp -P 4 -c 3 -t 2 -r 1000");
+	cmp_dbl(bench_value(&b, "msgs"), "==", 1000, "udp -r 1000: msgs=1000");
+	cmp_dbl(bench_value(&b, "sent"), "==", 1000, "udp -r 1000: sent=1000");
+	bench_done(&b);
+	ok(child_wait_stat(&d, &st, STAT(udp_out), "==", st0.udp_out + 1000,
+	    tmo(5)) == 0, "udp -r 1000: echod echoed 1000");
+	cmp_u64(st.udp_in - st0.udp_in, "==", 1000, "udp -r 1000: echod "
+	    "received 1000");
+	is_int(child_stop(&d, tmo(10)), 0, "udp: echod exit 0");
+	child_done(&d);
+}
+
+/*
+ * udp mode against servers that break the echo: a changed byte is a
+ * mismatch (exit 1); dropped datagrams are loss, counted after --timeout
+ * but no error; a port nobody serves is a connect error.
+ */
+static void
+test_udp_broken(void)
+{
+	struct peer	 p;
+	struct bench	 b;
+	char		 port[16];
+	int		 fd;
+
+	peer_start(&p, PEER_UDP_FLIP);
+	snprintf(port, sizeof(port), "%d", p.p_port);
+	bench_run(&b, "--timeout", STALL_TIMEOUT, "-m", "udp", BRIEF,
+	    "127.0.0.1", port, NULL);
+	check_error(&b, "mismatches", "udp: a byte changed");
+	like(b.b_proc.d_err.cap_buf, "byte 8 is 0x", "udp: a byte changed: "
+	    "described");
+	bench_done(&b);
+	peer_stop(&p);
+
+	peer_start(&p, PEER_UDP_DROP);
+	snprintf(port, sizeof(port), "%d", p.p_port);
+	bench_run(&b, "--timeout", STALL_TIMEOUT, "-m", "udp", "-P", "4",
+	    BRIEF, "127.0.0.1", port, NULL);
+	check_clean(&b, "udp", "udp: every other dropped");
+	cmp_dbl(bench_value(&b, "lost"), ">=", 1, "udp: every other "
+	    "dropped: lost counted");
+	cmp_dbl(bench_value(&b, "loss_pct"), ">", 0, "udp: every other "
+	    "dropped: loss_pct");
+	cmp_dbl(b.b_secs, ">=", atof(STALL_TIMEOUT), "udp: every other "
+	    "dropped: waited --timeout for the last");
+	cmp_dbl(b.b_secs, "<", END_MAX_SEC, "udp: every other dropped: "
+	    "ended (%.2fs)", b.b_secs);
+	bench_done(&b);
+	peer_stop(&p);
+
+	/* A port just freed: nothing answers, ICMP says so. */
+	fd = client_bound_type(SOCK_DGRAM, &p.p_port);
+	close(fd);
+	snprintf(port, sizeof(port), "%d", p.p_port);
+	bench_run(&b, "--timeout", STALL_TIMEOUT, "-m", "udp", BRIEF,
+	    "127.0.0.1", port, NULL);
+	check_error(&b, "connect_errors", "udp: nothing served");
+	like(b.b_proc.d_err.cap_buf, "Connection refused", "udp: nothing "
+	    "served: described");
+	bench_done(&b);
+}
+
 /* One echod serves every clean run; each broken server serves one. */
 int
 main(void)
@@ -781,5 +926,7 @@ main(void)
 
 	test_ipv6();
 	test_broken();
+	test_udp();
+	test_udp_broken();
 	return (tap_done());
 }

@@ -23,6 +23,9 @@
 /* Room for the longest size or seconds argument tested, escaped. */
 #define VISIBLE_MAX	64
 
+/* The most of any repeatable option (--udp-allow-port). */
+#define TOO_MANY_MAX	64
+
 /* Most arguments in one test command line. */
 #define ARGS_MAX	24
 
@@ -48,6 +51,8 @@ static void	test_parse_good(void);
 static void	test_parse_bad(void);
 static void	test_listen_too_many(void);
 static void	test_parse_twice(void);
+static void	test_udp_options(void);
+static void	too_many(const char *, const char *, int, const char *);
 
 /*
  * Run settings_parse() on "echod" and the arguments given, capturing what
@@ -557,30 +562,8 @@ test_parse_bad(void)
 static void
 test_listen_too_many(void)
 {
-	char		*argv[2 * (LISTEN_MAX + 1) + 2];
-	char		*err = NULL;
-	size_t		 errlen;
-	struct settings	 s;
-	FILE		*out, *errfp;
-	int		 argc = 0, i;
-
-	argv[argc++] = (char *)"echod";
-	for (i = 0; i <= LISTEN_MAX; i++) {
-		argv[argc++] = (char *)"-l";
-		argv[argc++] = (char *)"127.0.0.1:0";
-	}
-	argv[argc] = NULL;
-	if ((out = fopen("/dev/null", "w")) == NULL ||
-	    (errfp = open_memstream(&err, &errlen)) == NULL)
-		bail("cannot open streams");
-	settings_init(&s);
-	is_int(settings_parse(&s, argc, argv, out, errfp), SETTINGS_EXIT_USAGE,
-	    "%d --listen refused", LISTEN_MAX + 1);
-	fclose(out);
-	fclose(errfp);
-	like(err, "too many --listen addresses", "%d --listen: named",
-	    LISTEN_MAX + 1);
-	free(err);
+	too_many("-l", "127.0.0.1:0", LISTEN_MAX,
+	    "too many --listen addresses");
 }
 
 /*
@@ -611,6 +594,122 @@ test_parse_twice(void)
 }
 
 /* Pure parsing: no daemon, no sockets. */
+/*
+ * --udp and its rules: the defaults, what good values set, --udp alone
+ * serving no TCP, and every bad value refused with its reason.
+ */
+static void
+test_udp_options(void)
+{
+	static const struct {
+		const char	*a1, *a2, *a3;
+		const char	*msg;
+	} bad[] = {
+		{ "-u", "", NULL, "invalid --udp '': empty address" },
+		{ "--udp", "127.0.0.1:65536", NULL,
+		    "invalid --udp '127.0.0.1:65536': port '65536'" },
+		{ "-u", "[::1", NULL, "invalid --udp '[::1': missing ']'" },
+		{ "-u", NULL, NULL, "option '-u' needs a value" },
+		{ "--udp-allow-port", "0", NULL,
+		    "invalid --udp-allow-port '0': expected a number from 1 "
+		    "to 65535" },
+		{ "--udp-allow-port", "65536", NULL,
+		    "invalid --udp-allow-port '65536'" },
+		{ "--udp-allow-port", "dns", NULL,
+		    "invalid --udp-allow-port 'dns'" },
+		{ "--udp-rate", "-1", NULL, "invalid --udp-rate '-1': "
+		    "expected a number from 0 to 10000000" },
+		{ "--udp-rate", "10000001", NULL,
+		    "invalid --udp-rate '10000001'" },
+		{ "--udp-rate", "1k", NULL, "invalid --udp-rate '1k'" },
+		{ "--udp-total-rate", "", NULL,
+		    "invalid --udp-total-rate ''" },
+		{ "--udp-total-rate", "fast", NULL,
+		    "invalid --udp-total-rate 'fast'" },
+		{ "--inetd", "-u", "127.0.0.1:0",
+		    "standard input; it takes no --udp" },
+	};
+	struct parsed	 p;
+	size_t		 i;
+
+	is_int(parse(&p, NULL), SETTINGS_RUN, "udp: no arguments: run");
+	is_int((long long)p.p_s.nudp, 0, "udp: none by default");
+	is_int(p.p_s.udp_rate, 100, "udp: default 100 a second per source");
+	is_int(p.p_s.udp_total_rate, 1000, "udp: default 1000 a second in "
+	    "all");
+	is_int((long long)p.p_s.nudp_allow, 0, "udp: no port allowed by "
+	    "default");
+	parsed_free(&p);
+
+	is_int(parse(&p, "-u", "127.0.0.1:7007", "--udp", "[::1]",
+	    "--udp-allow-port", "53", "--udp-allow-port", "11211",
+	    "--udp-rate", "0", "--udp-total-rate", "10000000", NULL),
+	    SETTINGS_RUN, "udp: good values: run");
+	is_int((long long)p.p_s.nudp, 2, "udp: two addresses");
+	ok(strcmp(p.p_s.udp[0].ls_host, "127.0.0.1") == 0 &&
+	    strcmp(p.p_s.udp[0].ls_port, "7007") == 0 &&
+	    strcmp(p.p_s.udp[1].ls_host, "::1") == 0 &&
+	    strcmp(p.p_s.udp[1].ls_port, "7") == 0,
+	    "udp: parsed as --listen is, port 7 by default");
+	ok(p.p_s.nudp_allow == 2 && p.p_s.udp_allow[0] == 53 &&
+	    p.p_s.udp_allow[1] == 11211, "udp: two ports allowed");
+	is_int(p.p_s.udp_rate, 0, "udp: --udp-rate 0, no limit");
+	is_int(p.p_s.udp_total_rate, 10000000, "udp: the highest total");
+	is_int((long long)p.p_s.nlisten, 0, "udp: --udp alone serves no TCP");
+	is_int(p.p_s.listen_default, 0, "udp: nor the default TCP address");
+	parsed_free(&p);
+
+	is_int(parse(&p, "-l", "127.0.0.1:0", "-u", "127.0.0.1:0", NULL),
+	    SETTINGS_RUN, "udp: with --listen: run");
+	ok(p.p_s.nlisten == 1 && p.p_s.nudp == 1, "udp: TCP and UDP both");
+	parsed_free(&p);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		is_int(parse(&p, bad[i].a1, bad[i].a2, bad[i].a3, NULL),
+		    SETTINGS_EXIT_USAGE, "'%s %s' refused", bad[i].a1,
+		    bad[i].a2 ? visible(bad[i].a2) : "");
+		like(p.p_err, bad[i].msg, "'%s %s': problem named",
+		    bad[i].a1, bad[i].a2 ? visible(bad[i].a2) : "");
+		parsed_free(&p);
+	}
+
+	too_many("-u", "127.0.0.1:0", LISTEN_MAX,
+	    "too many --udp addresses (at most 32)");
+	too_many("--udp-allow-port", "2000", UDP_ALLOW_MAX,
+	    "too many --udp-allow-port ports (at most 64)");
+}
+
+/* One more than max of a repeatable option is refused, and said so. */
+static void
+too_many(const char *opt, const char *val, int max, const char *msg)
+{
+	char		*argv[2 * (TOO_MANY_MAX + 1) + 2];
+	char		*err = NULL;
+	size_t		 errlen;
+	struct settings	 s;
+	FILE		*out, *errfp;
+	int		 argc = 0, i;
+
+	if (max > TOO_MANY_MAX)
+		bail("too_many: %d is more than %d", max, TOO_MANY_MAX);
+	argv[argc++] = (char *)"echod";
+	for (i = 0; i <= max; i++) {
+		argv[argc++] = (char *)opt;
+		argv[argc++] = (char *)val;
+	}
+	argv[argc] = NULL;
+	if ((out = fopen("/dev/null", "w")) == NULL ||
+	    (errfp = open_memstream(&err, &errlen)) == NULL)
+		bail("cannot open streams");
+	settings_init(&s);
+	is_int(settings_parse(&s, argc, argv, out, errfp), SETTINGS_EXIT_USAGE,
+	    "%d %s refused", max + 1, opt);
+	fclose(out);
+	fclose(errfp);
+	like(err, msg, "%d %s: named", max + 1, opt);
+	free(err);
+}
+
 int
 main(void)
 {
@@ -626,5 +725,6 @@ main(void)
 	test_parse_bad();
 	test_listen_too_many();
 	test_parse_twice();
+	test_udp_options();
 	return (tap_done());
 }
