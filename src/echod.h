@@ -95,7 +95,8 @@ struct listen_spec {
 	char		 ls_port[6];
 	int		 ls_proxy;	/* a PROXY header precedes the data */
 	int		 ls_unix;	/* ls_path, not host and port */
-	char		 ls_path[UNIX_PATH_MAX + 1];	/* "@name": abstract */
+	char		 ls_path[UNIX_PATH_MAX + 2];	/* "@name": abstract;
+							   the '@' is extra */
 };
 
 /* Who a PROXY protocol header says the client is. */
@@ -162,7 +163,7 @@ struct bound {
 	int		 b_fd;
 	int		 b_proxy;	/* clients send a PROXY header first */
 	char		 b_name[HOST_MAX + 16];	/* printable address:port */
-	char		 b_path[UNIX_PATH_MAX + 1];	/* a socket file echod
+	char		 b_path[UNIX_PATH_MAX + 2];	/* a socket file echod
 							   made, or "" */
 	dev_t		 b_dev;		/* b_path's, to remove only ours */
 	ino_t		 b_ino;

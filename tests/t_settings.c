@@ -268,6 +268,9 @@ test_listen_prefixes(void)
 	arg[6 + UNIX_PATH_MAX] = '\0';
 	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), 0,
 	    "unix:@name of %zu bytes accepted", (size_t)UNIX_PATH_MAX);
+	is_int((long long)strlen(ls.ls_path), (long long)UNIX_PATH_MAX + 1,
+	    "unix:@name of %zu bytes kept whole with its '@'",
+	    (size_t)UNIX_PATH_MAX);
 }
 
 /* Bad prefixed forms name what is wrong. */
