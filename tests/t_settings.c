@@ -40,8 +40,6 @@ static void	parsed_free(struct parsed *);
 static const char *visible(const char *);
 static void	test_listen_good(void);
 static void	test_listen_bad(void);
-static void	test_listen_prefixes(void);
-static void	test_listen_prefixes_bad(void);
 static void	test_sizes(void);
 static void	test_seconds(void);
 static void	test_counts(void);
@@ -110,117 +108,34 @@ visible(const char *arg)
 	return (buf);
 }
 
-/* Every accepted --listen form splits into the right host and port. */
-static void
-test_listen_good(void)
-{
-	static const struct {
-		const char	*arg, *host, *port;
-	} cases[] = {
-		{ "127.0.0.1:7007",	"127.0.0.1",	"7007" },
-		{ "127.0.0.1",		"127.0.0.1",	"7" },
-		{ "[::1]:7007",		"::1",		"7007" },
-		{ "[::1]",		"::1",		"7" },
-		{ "::1",		"::1",		"7" },
-		{ "fe80::1:2",		"fe80::1:2",	"7" },
-		{ ":7007",		"",		"7007" },
-		{ "*:7007",		"",		"7007" },
-		{ "*",			"",		"7" },
-		{ "7007",		"",		"7007" },
-		{ "0",			"",		"0" },
-		{ "007",		"",		"7" },
-		{ "localhost",		"localhost",	"7" },
-		{ "localhost:65535",	"localhost",	"65535" },
-		{ "127.0.0.1:0",	"127.0.0.1",	"0" },
-	};
-	struct listen_spec	 ls;
-	char			 why[128];
-	size_t			 i;
-	int			 rv;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		why[0] = '\0';
-		rv = settings_parse_listen(&ls, cases[i].arg, why, sizeof(why));
-		is_int(rv, 0, "listen '%s' accepted", cases[i].arg);
-		if (rv != 0)
-			diag("  why: %s", why);
-		ok(strcmp(ls.ls_host, cases[i].host) == 0 &&
-		    strcmp(ls.ls_port, cases[i].port) == 0 &&
-		    strcmp(ls.ls_arg, cases[i].arg) == 0,
-		    "listen '%s' is host '%s' port %s", cases[i].arg,
-		    cases[i].host, cases[i].port);
-	}
-}
-
-/* Every malformed --listen is refused with a reason naming the problem. */
-static void
-test_listen_bad(void)
-{
-	static const struct {
-		const char	*arg, *why;
-	} cases[] = {
-		{ "127.0.0.1:65536",	"port '65536' is not a number" },
-		{ "65536",		"port '65536'" },
-		{ "127.0.0.1:abc",	"port 'abc'" },
-		{ "abc:",		"port ''" },
-		{ ":",			"port ''" },
-		{ "127.0.0.1:-1",	"port '-1'" },
-		{ "127.0.0.1:+7",	"port '+7'" },
-		{ "127.0.0.1:7x",	"port '7x'" },
-		{ "",			"empty address" },
-		{ "[::1",		"missing ']'" },
-		{ "[::1]x",		"expected ':PORT' after ']'" },
-		{ "[::1]:",		"port ''" },
-		{ "[]:7",		"must hold an IPv6 address" },
-		{ "[localhost]:7",	"must hold an IPv6 address" },
-	};
-	struct listen_spec	 ls;
-	char			 why[128], arg[LISTEN_ARG_MAX + 2];
-	size_t			 i;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		why[0] = '\0';
-		is_int(settings_parse_listen(&ls, cases[i].arg, why,
-		    sizeof(why)), -1, "listen '%s' refused", cases[i].arg);
-		like(why, cases[i].why, "listen '%s': reason given",
-		    cases[i].arg);
-	}
-
-	/* One byte over the longest argument kept. */
-	memset(arg, 'a', sizeof(arg) - 1);
-	arg[sizeof(arg) - 1] = '\0';
-	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), -1,
-	    "listen of %zu bytes refused", strlen(arg));
-	like(why, "too long", "listen of %zu bytes: reason given",
-	    strlen(arg));
-
-	/* A host one byte longer than RFC 1035 allows, with a port. */
-	memset(arg, 'h', HOST_MAX + 1);
-	snprintf(arg + HOST_MAX + 1, sizeof(arg) - HOST_MAX - 1, ":7");
-	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), -1,
-	    "host of %d bytes refused", HOST_MAX + 1);
-	like(why, "host name is too long", "host of %d bytes: reason given",
-	    HOST_MAX + 1);
-
-	/* The longest host allowed still fits. */
-	arg[HOST_MAX] = '\0';
-	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), 0,
-	    "host of %d bytes accepted", HOST_MAX);
-	is_int((long long)strlen(ls.ls_host), HOST_MAX,
-	    "host of %d bytes kept whole", HOST_MAX);
-}
-
 /*
- * The proxy: and unix: prefixes: proxy: before either form, unix: with
- * an absolute path or an abstract @name, up to sun_path's limit.
+ * Every accepted --listen form splits into the right host and port, or
+ * Unix socket path, with the proxy: prefix noted: proxy: before either
+ * form, unix: with an absolute path or an abstract @name up to
+ * sun_path's limit.
  */
 static void
-test_listen_prefixes(void)
+test_listen_good(void)
 {
 	static const struct {
 		const char	*arg, *host, *port, *path;
 		int		 proxy, unx;
 	} cases[] = {
+		{ "127.0.0.1:7007",	"127.0.0.1",	"7007",	"",	0, 0 },
+		{ "127.0.0.1",		"127.0.0.1",	"7",	"",	0, 0 },
+		{ "[::1]:7007",		"::1",		"7007",	"",	0, 0 },
+		{ "[::1]",		"::1",		"7",	"",	0, 0 },
+		{ "::1",		"::1",		"7",	"",	0, 0 },
+		{ "fe80::1:2",		"fe80::1:2",	"7",	"",	0, 0 },
+		{ ":7007",		"",		"7007",	"",	0, 0 },
+		{ "*:7007",		"",		"7007",	"",	0, 0 },
+		{ "*",			"",		"7",	"",	0, 0 },
+		{ "7007",		"",		"7007",	"",	0, 0 },
+		{ "0",			"",		"0",	"",	0, 0 },
+		{ "007",		"",		"7",	"",	0, 0 },
+		{ "localhost",		"localhost",	"7",	"",	0, 0 },
+		{ "localhost:65535",	"localhost",	"65535",	"",	0, 0 },
+		{ "127.0.0.1:0",	"127.0.0.1",	"0",	"",	0, 0 },
 		{ "proxy:127.0.0.1:7007", "127.0.0.1", "7007", "", 1, 0 },
 		{ "proxy:[::1]:7007",	"::1",	"7007",	"",	1, 0 },
 		{ "proxy:7007",		"",	"7007",	"",	1, 0 },
@@ -273,13 +188,30 @@ test_listen_prefixes(void)
 	    (size_t)UNIX_PATH_MAX);
 }
 
-/* Bad prefixed forms name what is wrong. */
+/*
+ * Every malformed --listen, with or without prefixes, is refused with a
+ * reason naming the problem.
+ */
 static void
-test_listen_prefixes_bad(void)
+test_listen_bad(void)
 {
 	static const struct {
 		const char	*arg, *why;
 	} cases[] = {
+		{ "127.0.0.1:65536",	"port '65536' is not a number" },
+		{ "65536",		"port '65536'" },
+		{ "127.0.0.1:abc",	"port 'abc'" },
+		{ "abc:",		"port ''" },
+		{ ":",			"port ''" },
+		{ "127.0.0.1:-1",	"port '-1'" },
+		{ "127.0.0.1:+7",	"port '+7'" },
+		{ "127.0.0.1:7x",	"port '7x'" },
+		{ "",			"empty address" },
+		{ "[::1",		"missing ']'" },
+		{ "[::1]x",		"expected ':PORT' after ']'" },
+		{ "[::1]:",		"port ''" },
+		{ "[]:7",		"must hold an IPv6 address" },
+		{ "[localhost]:7",	"must hold an IPv6 address" },
 		{ "unix:",		"absolute path or @name" },
 		{ "unix:echod.sock",	"absolute path or @name" },
 		{ "unix:./echod.sock",	"absolute path or @name" },
@@ -291,7 +223,7 @@ test_listen_prefixes_bad(void)
 		{ "proxy:unix:",	"absolute path or @name" },
 	};
 	struct listen_spec	 ls;
-	char			 why[128], arg[LISTEN_ARG_MAX + 1];
+	char			 why[128], arg[LISTEN_ARG_MAX + 2];
 	size_t			 i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -301,6 +233,29 @@ test_listen_prefixes_bad(void)
 		like(why, cases[i].why, "listen '%s': reason given",
 		    cases[i].arg);
 	}
+
+	/* One byte over the longest argument kept. */
+	memset(arg, 'a', sizeof(arg) - 1);
+	arg[sizeof(arg) - 1] = '\0';
+	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), -1,
+	    "listen of %zu bytes refused", strlen(arg));
+	like(why, "too long", "listen of %zu bytes: reason given",
+	    strlen(arg));
+
+	/* A host one byte longer than RFC 1035 allows, with a port. */
+	memset(arg, 'h', HOST_MAX + 1);
+	snprintf(arg + HOST_MAX + 1, sizeof(arg) - HOST_MAX - 1, ":7");
+	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), -1,
+	    "host of %d bytes refused", HOST_MAX + 1);
+	like(why, "host name is too long", "host of %d bytes: reason given",
+	    HOST_MAX + 1);
+
+	/* The longest host allowed still fits. */
+	arg[HOST_MAX] = '\0';
+	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), 0,
+	    "host of %d bytes accepted", HOST_MAX);
+	is_int((long long)strlen(ls.ls_host), HOST_MAX,
+	    "host of %d bytes kept whole", HOST_MAX);
 
 	/* One byte more than sun_path holds, as a path and as a name. */
 	snprintf(arg, sizeof(arg), "unix:/");
@@ -762,8 +717,6 @@ main(void)
 	alarm(WATCHDOG_SEC);
 	test_listen_good();
 	test_listen_bad();
-	test_listen_prefixes();
-	test_listen_prefixes_bad();
 	test_sizes();
 	test_seconds();
 	test_counts();
