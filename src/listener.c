@@ -326,9 +326,9 @@ listener_remove_path(struct bound *b)
 
 	if (b->b_path[0] == '\0')
 		return;
-	if (lstat(b->b_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-	    st.st_dev == b->b_dev && st.st_ino == b->b_ino &&
-	    unlink(b->b_path) == -1)
+	if (lstat(b->b_path, &st) == -1 ? errno != ENOENT :
+	    S_ISSOCK(st.st_mode) && st.st_dev == b->b_dev &&
+	    st.st_ino == b->b_ino && unlink(b->b_path) == -1)
 		log_warn("cannot remove unix:%s; the next start replaces it",
 		    b->b_path);
 	b->b_path[0] = '\0';

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ static void	test_stale(void);
 static void	test_refused(void);
 static void	test_bad_args(void);
 static void	test_activation(void);
+static void	test_user(void);
 
 /*
  * A Unix socket bound to path ("@name": abstract), listening unless told
@@ -327,6 +329,58 @@ test_activation(void)
 	unlink(path);
 }
 
+/*
+ * With --user the file is removed as that user: from a directory it may
+ * write, it goes; from one it may not, echod says so and it stays, to be
+ * replaced as stale by the next start.
+ */
+static void
+test_user(void)
+{
+	static const char *const dirs[] = { "user-rw", "user-ro" };
+	struct passwd	*pw;
+	struct child	 d;
+	char		 dir[PATH_MAX], path[PATH_MAX + 16], lpath[PATH_MAX + 24];
+	char		 want[PATH_MAX + 64];
+	size_t		 i;
+
+	if (geteuid() != 0 || (pw = getpwnam("nobody")) == NULL) {
+		skip(8, "needs root and a user nobody");
+		return;
+	}
+	/* nobody must reach the directories below to remove anything. */
+	if (chmod(tmpdir, 0711) == -1)
+		bail("chmod %s: %s", tmpdir, strerror(errno));
+	for (i = 0; i < 2; i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", tmpdir, dirs[i]);
+		if (mkdir(dir, 0755) == -1 || (i == 0 &&
+		    chown(dir, pw->pw_uid, pw->pw_gid) == -1))
+			bail("mkdir %s: %s", dir, strerror(errno));
+		snprintf(path, sizeof(path), "%s/u.sock", dir);
+		snprintf(lpath, sizeof(lpath), "unix:%s", path);
+		if (child_start(&d, NULL, "--user", "nobody", "-l",
+		    "127.0.0.1:0", "-l", lpath, NULL) == -1)
+			bail("echod did not start");
+		ok(echo_unix(path, 5 + i), "--user, %s: echoes", dirs[i]);
+		is_int(child_stop(&d, tmo(10)), 0, "--user, %s: exit 0",
+		    dirs[i]);
+		snprintf(want, sizeof(want), "echod: cannot remove unix:%s; "
+		    "the next start replaces it: Permission denied\n", path);
+		if (i == 0) {
+			ok(gone(path), "--user, %s: the file removed",
+			    dirs[i]);
+			unlike(d.d_err.cap_buf, "cannot remove",
+			    "--user, %s: no warning", dirs[i]);
+		} else {
+			ok(!gone(path), "--user, %s: the file stays",
+			    dirs[i]);
+			like(d.d_err.cap_buf, want, "--user, %s: echod says "
+			    "why", dirs[i]);
+		}
+		child_done(&d);
+	}
+}
+
 /* Every daemon here listens on 127.0.0.1 port 0 and in a private dir. */
 int
 main(void)
@@ -341,6 +395,7 @@ main(void)
 	test_refused();
 	test_bad_args();
 	test_activation();
+	test_user();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
 		diag("could not remove %s", tmpdir);
