@@ -48,7 +48,8 @@
 /*
  * What only the per-connection log line (-v) needs.  Without -v it is
  * not allocated at all: 10,000 idle connections are mostly libevent's
- * bufferevents, and this would be another 48 bytes each.
+ * bufferevents, and this would be another 128 bytes each
+ * (a Unix socket path is the largest address it may hold).
  */
 struct conn_log {
 	uint64_t		 cl_start_ms;
