@@ -35,7 +35,8 @@
 #define LISTEN_ARG_MAX		(HOST_MAX + 16)
 
 /* Longest Unix socket path, or abstract name after its '@'. */
-#define UNIX_PATH_MAX		(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define UNIX_PATH_MAX \
+	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* Most --listen arguments; each costs a socket per thread. */
 #define LISTEN_MAX		32

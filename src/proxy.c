@@ -126,8 +126,10 @@ static int
 proxy_parse_v1(const unsigned char *p, size_t len, struct proxy_addr *pa,
     const char **why)
 {
-	char		 line[PROXY_V1_MAX + 1], proto[8], sport[8], dport[8];
-	char		 src[PROXY_V1_ADDR_MAX + 1], dst[PROXY_V1_ADDR_MAX + 1];
+	char		 line[PROXY_V1_MAX + 1];
+	char		 proto[8], sport[8], dport[8];
+	char		 src[PROXY_V1_ADDR_MAX + 1];
+	char		 dst[PROXY_V1_ADDR_MAX + 1];
 	const char	*s, *end;
 	uint16_t	 sp, dp;
 	size_t		 i, n;
