@@ -78,7 +78,8 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	struct stat		 st;
 	socklen_t		 sslen = sizeof(ss);
 	char			 name[sizeof(b->b_name)];
-	int			 fd, on = 1, file;
+	mode_t			 old_mask = 0;
+	int			 fd, on = 1, file, rv;
 
 	log_sockaddr(sa, salen, name, sizeof(name));
 	if (srv->s_nbound == sizeof(srv->s_bound) / sizeof(srv->s_bound[0])) {
@@ -116,7 +117,17 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 		close(fd);
 		return (-1);
 	}
-	if (bind(fd, sa, salen) == -1) {
+	/*
+	 * A socket file takes its mode from the umask at bind(): set it
+	 * there rather than chmod() the path after, which a symbolic link
+	 * swapped in meanwhile would redirect.  No thread runs yet.
+	 */
+	if (file)
+		old_mask = umask(~s->socket_mode & 0777);
+	rv = bind(fd, sa, salen);
+	if (file)
+		umask(old_mask);
+	if (rv == -1) {
 		int	 err = errno;
 
 		close(fd);
@@ -151,13 +162,6 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 		if (lstat(b->b_path, &st) == 0) {
 			b->b_dev = st.st_dev;
 			b->b_ino = st.st_ino;
-		}
-		/* Before listen(): nobody connects with the wrong mode. */
-		if (chmod(b->b_path, s->socket_mode) == -1) {
-			log_warn("cannot listen on %s: chmod", name);
-			listener_remove_path(b);
-			close(fd);
-			return (-1);
 		}
 	}
 	if (listen(fd, s->backlog) == -1) {
