@@ -11,6 +11,10 @@
  * --high-water: each read is sized to the room left below it, reading
  * stops when it is full, and the write callback, at the --low-water
  * watermark, starts it again.
+ *
+ * A connection from a proxy: listener starts in the header phase: nothing
+ * is echoed or counted as data until proxy_parse() has found a whole
+ * PROXY header, which is drained and names the client in the log line.
  */
 
 #include "config.h"
@@ -42,11 +46,13 @@
 #define CONN_COUNTING	0x08	/* conn_written_cb watches the output */
 #define CONN_LOGGED	0x10	/* a struct conn_log follows */
 #define CONN_DELAYED	0x20	/* a struct conn_delay follows */
+#define CONN_PROXY_WAIT	0x40	/* the PROXY header has not come yet */
 
 /*
  * What only the per-connection log line (-v) needs.  Without -v it is
  * not allocated at all: 10,000 idle connections are mostly libevent's
- * bufferevents, and this would be another 48 bytes each.
+ * bufferevents, and this would be another 128 bytes each
+ * (a Unix socket path is the largest address it may hold).
  */
 struct conn_log {
 	uint64_t		 cl_start_ms;
@@ -55,6 +61,7 @@ struct conn_log {
 		struct sockaddr		sa;
 		struct sockaddr_in	sin;
 		struct sockaddr_in6	sin6;
+		struct sockaddr_un	sun;
 	}			 cl_peer;
 };
 
@@ -95,6 +102,7 @@ static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
 static void	conn_written_cb(struct evbuffer *,
 		    const struct evbuffer_cb_info *, void *);
+static int	conn_proxy_header(struct conn *, struct evbuffer *);
 static int	conn_queue(struct conn *, struct evbuffer *, size_t);
 static void	conn_limit_read(struct conn *, size_t);
 static void	conn_close(struct conn *, enum close_reason, int);
@@ -234,12 +242,13 @@ conn_pool_free(struct conn_pool *cp)
 }
 
 /*
- * Take over an accepted, non-blocking socket.  The caller has already
- * counted it in *cp_active; on failure it is closed and uncounted here.
+ * Take over an accepted, non-blocking socket; with proxy, a PROXY header
+ * comes first.  The caller has already counted it in *cp_active; on
+ * failure it is closed and uncounted here.
  */
 void
 conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
-    socklen_t salen)
+    socklen_t salen, int proxy)
 {
 	const struct settings	*s = cp->cp_settings;
 	struct conn		*c;
@@ -262,6 +271,8 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 	}
 	c->c_pool = cp;
 	c->c_tick = cp->cp_tick;
+	if (proxy)
+		c->c_flags |= CONN_PROXY_WAIT;
 	if (logged) {
 		c->c_flags |= CONN_LOGGED;
 		conn_log(c)->cl_start_ms = conn_now_ms();
@@ -314,9 +325,12 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	struct conn_pool *cp = c->c_pool;
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	struct evbuffer	*out = bufferevent_get_output(bev);
-	size_t		 n = evbuffer_get_length(in), queued;
+	size_t		 n, queued;
 	ssize_t		 sent;
 
+	if ((c->c_flags & CONN_PROXY_WAIT) && conn_proxy_header(c, in) == -1)
+		return;
+	n = evbuffer_get_length(in);
 	if (c->c_flags & CONN_DELAYED) {
 		/* This millisecond may have begun just before the bytes came. */
 		uint64_t	 now = conn_now_ms() + 1;
@@ -325,6 +339,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		delay_add(&conn_delay(c)->cd_line, now, n);
 		conn_delay_arm(c, now);
 	}
+	if (n == 0)
+		return;
 	if (c->c_flags & CONN_LOGGED)
 		conn_log(c)->cl_bytes_in += n;
 	stats_add(&cp->cp_stats->st_bytes_in, n);
@@ -401,6 +417,44 @@ conn_delay_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	conn_delay_arm(c, now);
 	conn_resume(c);
+}
+
+/*
+ * The header phase: look for a whole PROXY header in what has come so
+ * far, at most PROXY_HDR_MAX bytes of it.  Once found it is drained, its
+ * client replaces the proxy's address in the log line, and the read
+ * callback goes on to echo what followed it.  Returns 0 for that, or -1
+ * while the header is incomplete (the deadline is conn_sweep's) or when
+ * it was bad and the connection is gone.
+ */
+static int
+conn_proxy_header(struct conn *c, struct evbuffer *in)
+{
+	struct proxy_addr	 pa;
+	const char		*why = NULL;
+	size_t			 len = evbuffer_get_length(in);
+	unsigned char		*p;
+	int			 n;
+
+	if (len > PROXY_HDR_MAX)
+		len = PROXY_HDR_MAX;
+	if ((p = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
+		conn_close(c, CLOSE_OOM, 0);
+		return (-1);
+	}
+	if ((n = proxy_parse(p, len, &pa, &why)) == 0)
+		return (-1);
+	if (n == -1) {
+		log_info("bad PROXY header: %s", why);
+		conn_close(c, CLOSE_PROXY, 0);
+		return (-1);
+	}
+	evbuffer_drain(in, (size_t)n);
+	c->c_flags &= ~CONN_PROXY_WAIT;
+	c->c_tick = c->c_pool->cp_tick;
+	if ((c->c_flags & CONN_LOGGED) && !pa.pa_local)
+		memcpy(&conn_log(c)->cl_peer, &pa.pa_src, pa.pa_srclen);
+	return (0);
 }
 
 /*
@@ -533,6 +587,11 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (!(what & BEV_EVENT_EOF))
 		return;
+	if (c->c_flags & CONN_PROXY_WAIT) {
+		log_info("bad PROXY header: truncated by the client's EOF");
+		conn_close(c, CLOSE_PROXY, 0);
+		return;
+	}
 	if (conn_queued(c) == 0) {
 		conn_close(c, CLOSE_EOF, 0);
 		return;
@@ -590,7 +649,9 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 
 /*
  * Once a tick: close connections silent for --idle-timeout with nothing
- * queued, and those whose peer took nothing for --stall-timeout.
+ * queued, those whose peer took nothing for --stall-timeout, and those
+ * whose PROXY header is not whole after --proxy-timeout (counted from
+ * the accept: a byte at a time does not stretch it).
  */
 void
 conn_sweep(struct conn_pool *cp)
@@ -602,7 +663,10 @@ conn_sweep(struct conn_pool *cp)
 	for (c = TAILQ_FIRST(&cp->cp_conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		quiet = conn_quiet_sec(cp->cp_tick, c->c_tick);
-		if (conn_queued(c) > 0) {
+		if (c->c_flags & CONN_PROXY_WAIT) {
+			if (quiet >= s->proxy_timeout)
+				conn_close(c, CLOSE_PROXY_TIMEOUT, 0);
+		} else if (conn_queued(c) > 0) {
 			if (s->stall_timeout != 0 && quiet >= s->stall_timeout)
 				conn_close(c, CLOSE_STALL, 0);
 		} else if (s->idle_timeout != 0 && quiet >= s->idle_timeout)

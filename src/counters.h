@@ -28,6 +28,10 @@
 	X(deadline_closed, "connections closed busy at the drain's "	\
 	    "deadline or a second signal")				\
 	X(oom_closed, "connections closed for want of memory")		\
+	X(proxy_closed, "proxy: connections closed for a malformed, "	\
+	    "oversized or truncated PROXY header")			\
+	X(proxy_timeout_closed, "proxy: connections closed when no "	\
+	    "whole PROXY header came within --proxy-timeout")		\
 	X(bytes_in, "bytes read from clients")				\
 	X(bytes_out, "bytes written back to clients")			\
 	X(accept_errors, "failed calls to accept()")			\

@@ -206,6 +206,7 @@ main_teardown(struct main_state *m)
 	}
 	daemon_remove_pidfile();
 	listener_close_all(srv);
+	listener_remove_all(srv);
 	log_close();
 	/* Last: the loops and events above were libevent's to the end. */
 	libevent_global_shutdown();

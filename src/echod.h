@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 
 #include <pthread.h>
@@ -30,8 +31,12 @@
 /* Longest host name or address accepted in --listen (RFC 1035 limit). */
 #define HOST_MAX		255
 
-/* Longest --listen argument we keep: "[host]:65535". */
-#define LISTEN_ARG_MAX		(HOST_MAX + 8)
+/* Longest --listen argument we keep: "proxy:[host]:65535". */
+#define LISTEN_ARG_MAX		(HOST_MAX + 16)
+
+/* Longest Unix socket path, or abstract name after its '@'. */
+#define UNIX_PATH_MAX \
+	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* Most --listen arguments; each costs a socket per thread. */
 #define LISTEN_MAX		32
@@ -86,6 +91,14 @@
 /* Free memory at the heap's top kept for the next burst of echoes. */
 #define MALLOC_TRIM_KEEP	(16 * 1024 * 1024)
 
+/*
+ * The longest PROXY protocol header accepted.  Version 1 is at most 107
+ * bytes; version 2 may announce 16 + 65535, but the addresses take at most
+ * 232 and the TLVs load balancers add (a unique ID, TLS details) a few
+ * hundred more, so a bigger one is refused rather than buffered.
+ */
+#define PROXY_HDR_MAX		4096
+
 /* systemd passes activated sockets from this descriptor on (sd_listen_fds). */
 #define LISTEN_FDS_START	3
 
@@ -102,6 +115,23 @@ struct listen_spec {
 	char		 ls_arg[LISTEN_ARG_MAX + 1];	/* as given, for messages */
 	char		 ls_host[HOST_MAX + 1];	/* empty: every address */
 	char		 ls_port[6];
+	int		 ls_proxy;	/* a PROXY header precedes the data */
+	int		 ls_unix;	/* ls_path, not host and port */
+	char		 ls_path[UNIX_PATH_MAX + 2];	/* "@name": abstract;
+							   the '@' is extra */
+};
+
+/* Who a PROXY protocol header says the client is. */
+struct proxy_addr {
+	int		 pa_local;	/* LOCAL, UNKNOWN or unspecified:
+					   the connection's own peer stands */
+	union {
+		struct sockaddr		sa;
+		struct sockaddr_in	sin;
+		struct sockaddr_in6	sin6;
+		struct sockaddr_un	sun;
+	}		 pa_src;
+	socklen_t	 pa_srclen;
 };
 
 /* Every tunable; settings_init() is the single source of defaults. */
@@ -119,6 +149,8 @@ struct settings {
 	unsigned int		 idle_timeout;	/* seconds, 0: never */
 	unsigned int		 stall_timeout;	/* seconds, 0: never */
 	unsigned int		 shutdown_timeout;	/* seconds */
+	unsigned int		 proxy_timeout;	/* seconds for a PROXY header */
+	mode_t			 socket_mode;	/* of Unix socket files */
 	size_t			 high_water;
 	size_t			 low_water;
 	size_t			 rate;		/* bytes/s per connection, 0: no cap */
@@ -161,7 +193,12 @@ struct stats_total {
 struct bound {
 	int		 b_fd;
 	int		 b_type;	/* SOCK_STREAM or SOCK_DGRAM */
+	int		 b_proxy;	/* clients send a PROXY header first */
 	char		 b_name[HOST_MAX + 16];	/* printable address:port */
+	char		 b_path[UNIX_PATH_MAX + 2];	/* a socket file echod
+							   made, or "" */
+	dev_t		 b_dev;		/* b_path's, to remove only ours */
+	ino_t		 b_ino;
 };
 
 /*
@@ -175,7 +212,9 @@ struct bound {
 	X(CLOSE_STALL, stall_closed, "stall timeout")			\
 	X(CLOSE_SHUTDOWN, shutdown_closed, "shutdown")	/* quiet */	\
 	X(CLOSE_DEADLINE, deadline_closed, "shutdown forced")		\
-	X(CLOSE_OOM, oom_closed, "out of memory")
+	X(CLOSE_OOM, oom_closed, "out of memory")				\
+	X(CLOSE_PROXY, proxy_closed, "bad proxy header")			\
+	X(CLOSE_PROXY_TIMEOUT, proxy_timeout_closed, "proxy header timeout")
 
 enum close_reason {
 #define CLOSE_ENUM(reason, counter, word)	reason,
@@ -293,7 +332,7 @@ int		 conn_pool_init(struct conn_pool *, struct event_base *,
 		    int);
 void		 conn_pool_free(struct conn_pool *);
 void		 conn_accept(struct conn_pool *, int, const struct sockaddr *,
-		    socklen_t);
+		    socklen_t, int);
 void		 conn_sweep(struct conn_pool *);
 void		 conn_drain_quiet(struct conn_pool *);
 void		 conn_close_all(struct conn_pool *, enum close_reason);
@@ -311,6 +350,7 @@ long		 delay_wait_ms(const struct delay_line *, uint64_t);
 int		 listener_adopt(struct server *);
 int		 listener_bind_all(struct server *);
 void		 listener_close_all(struct server *);
+void		 listener_remove_all(struct server *);
 struct listeners *listener_attach(struct server *, struct event_base *,
 		    struct conn_pool *, struct stats *);
 void		 listener_detach(struct listeners *);
@@ -345,6 +385,10 @@ void		 log_close(void);
 #define LOG_LEVEL_NOTICE	1
 #define LOG_LEVEL_INFO		2
 #define LOG_LEVEL_DEBUG		3
+
+/* proxy.c */
+int		 proxy_parse(const void *, size_t, struct proxy_addr *,
+		    const char **);
 
 /* settings.c */
 void		 settings_init(struct settings *);

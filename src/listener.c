@@ -9,6 +9,8 @@
 
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -26,12 +28,19 @@
 
 #include "echod.h"
 
+/* One socket an event loop accepts on, and what its connections need. */
+struct listener_sock {
+	struct listeners	*lk_owner;
+	const struct bound	*lk_bound;
+	struct evconnlistener	*lk_evl;
+};
+
 /* One event loop's listeners: what it accepts on and its back-off. */
 struct listeners {
 	struct server		*l_server;
 	struct conn_pool	*l_pool;	/* where connections go */
 	struct stats		*l_stats;
-	struct evconnlistener	*l_evl[LISTEN_MAX * 4];
+	struct listener_sock	 l_socks[LISTEN_MAX * 4];
 	size_t			 l_n;
 	int			 l_paused;
 	struct event		 l_resume_ev;
@@ -41,9 +50,12 @@ struct listeners {
 };
 
 static int	listener_bind_one(struct server *, const struct listen_spec *,
-		    const struct addrinfo *);
+		    const struct sockaddr *, socklen_t, int);
 static int	listener_bind_specs(struct server *,
 		    const struct listen_spec *, size_t, int);
+static int	listener_bind_unix(struct server *, const struct listen_spec *);
+static int	listener_clear_stale(const char *);
+static void	listener_remove_path(struct bound *);
 static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	listener_error_cb(struct evconnlistener *, void *);
@@ -53,28 +65,33 @@ static void	listener_resume(struct listeners *);
 static void	listener_resume_cb(evutil_socket_t, short, void *);
 
 /*
- * Bind and listen on one resolved address (TCP), or just bind (UDP).
- * Returns 0, 1 when the address family is missing from this host (skipped
- * for wildcards), or -1 with the reason logged.
+ * Bind one socket of type (SOCK_STREAM or SOCK_DGRAM) and listen on it
+ * if it is a stream: a resolved address, or a Unix socket whose path
+ * listener_bind_unix() has cleared.  Returns 0, 1 when the address family
+ * is missing from this host (skipped for wildcards), or -1 with the
+ * reason logged.
  */
 static int
 listener_bind_one(struct server *srv, const struct listen_spec *ls,
-    const struct addrinfo *ai)
+    const struct sockaddr *sa, socklen_t salen, int type)
 {
 	const struct settings	*s = srv->s_settings;
 	struct bound		*b;
 	struct sockaddr_storage	 ss;
+	struct stat		 st;
 	socklen_t		 sslen = sizeof(ss);
 	char			 name[sizeof(b->b_name)];
-	int			 fd, on = 1;
+	mode_t			 old_mask = 0;
+	int			 fd, on = 1, file, rv;
 
-	log_sockaddr(ai->ai_addr, ai->ai_addrlen, name, sizeof(name));
+	log_sockaddr(sa, salen, name, sizeof(name));
 	if (srv->s_nbound == sizeof(srv->s_bound) / sizeof(srv->s_bound[0])) {
 		log_warnx("cannot listen on %s: too many addresses", name);
 		return (-1);
 	}
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, ai->ai_protocol);
+	/* A path, not an abstract name: a file that needs its mode. */
+	file = sa->sa_family == AF_UNIX && ls->ls_path[0] == '/';
+	fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		if (ls->ls_host[0] == '\0' && errno == EAFNOSUPPORT) {
 			log_notice("not listening on %s: address family not "
@@ -92,47 +109,73 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	 * inherit TCP_NODELAY: an echo is written as soon as it is read, and
 	 * Nagle would hold back small echoes behind delayed ACKs.  UDP has
 	 * no TIME_WAIT, and there SO_REUSEADDR would let two sockets share
-	 * a port, so it gets neither.
+	 * a port, so it gets neither.  None of them means anything to a
+	 * Unix socket.
 	 */
-	if ((ai->ai_socktype == SOCK_STREAM && (setsockopt(fd, SOL_SOCKET,
-	    SO_REUSEADDR, &on, sizeof(on)) == -1 || setsockopt(fd,
-	    IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)) ||
-	    (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
+	if (sa->sa_family != AF_UNIX && ((type == SOCK_STREAM &&
+	    (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)) ||
+	    (sa->sa_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1))) {
 		log_warn("cannot listen on %s: setsockopt", name);
 		close(fd);
 		return (-1);
 	}
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+	/*
+	 * A socket file takes its mode from the umask at bind(): set it
+	 * there rather than chmod() the path after, which a symbolic link
+	 * swapped in meanwhile would redirect.  No thread runs yet.
+	 */
+	if (file)
+		old_mask = umask(~s->socket_mode & 0777);
+	rv = bind(fd, sa, salen);
+	if (file)
+		umask(old_mask);
+	if (rv == -1) {
 		int	 err = errno;
 
 		close(fd);
-		if (ls->ls_host[0] == '\0' && ai->ai_family == AF_INET6 &&
+		if (ls->ls_host[0] == '\0' && sa->sa_family == AF_INET6 &&
 		    err == EADDRNOTAVAIL) {
 			log_notice("not listening on %s: IPv6 is disabled "
 			    "here", name);
 			return (1);
 		}
 		errno = err;
-		if (err == EACCES)
+		if (err == EACCES && sa->sa_family != AF_UNIX)
 			log_warnx("cannot listen on %s: %s (ports below 1024 "
 			    "need root or CAP_NET_BIND_SERVICE; try a port of "
 			    "1024 or above)", name, strerror(err));
 		else if (err == EADDRNOTAVAIL)
 			log_warnx("cannot listen on %s: %s (not an address "
 			    "of this host)", name, strerror(err));
+		else if (err == EADDRINUSE && sa->sa_family == AF_UNIX)
+			log_warnx("cannot listen on %s: another socket has "
+			    "that name", name);
 		else
 			log_warn("cannot listen on %s", name);
 		return (-1);
 	}
-	if (ai->ai_socktype == SOCK_STREAM && listen(fd, s->backlog) == -1) {
+	b = &srv->s_bound[srv->s_nbound];
+	memset(b, 0, sizeof(*b));
+	b->b_fd = fd;
+	b->b_type = type;
+	b->b_proxy = ls->ls_proxy;
+	if (file) {
+		/* Ours from here on: removed again on any failure. */
+		snprintf(b->b_path, sizeof(b->b_path), "%s", ls->ls_path);
+		if (lstat(b->b_path, &st) == 0) {
+			b->b_dev = st.st_dev;
+			b->b_ino = st.st_ino;
+		}
+	}
+	if (type == SOCK_STREAM && listen(fd, s->backlog) == -1) {
 		log_warn("cannot listen on %s", name);
+		listener_remove_path(b);
 		close(fd);
 		return (-1);
 	}
-	b = &srv->s_bound[srv->s_nbound++];
-	b->b_fd = fd;
-	b->b_type = ai->ai_socktype;
+	srv->s_nbound++;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		log_sockaddr((struct sockaddr *)&ss, sslen, b->b_name,
 		    sizeof(b->b_name));
@@ -172,6 +215,13 @@ listener_bind_specs(struct server *srv, const struct listen_spec *specs,
 		const struct listen_spec *ls = &specs[i];
 		size_t	 before = srv->s_nbound;
 
+		if (ls->ls_unix) {
+			if (listener_bind_unix(srv, ls) == -1) {
+				listener_close_all(srv);
+				return (-1);
+			}
+			continue;
+		}
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = type;
@@ -187,7 +237,8 @@ listener_bind_specs(struct server *srv, const struct listen_spec *specs,
 			return (-1);
 		}
 		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			if ((rv = listener_bind_one(srv, ls, ai)) == -1) {
+			if ((rv = listener_bind_one(srv, ls, ai->ai_addr,
+			    ai->ai_addrlen)) == -1) {
 				freeaddrinfo(res);
 				return (-1);
 			}
@@ -200,6 +251,110 @@ listener_bind_specs(struct server *srv, const struct listen_spec *specs,
 		}
 	}
 	return (0);
+}
+
+/*
+ * A Unix socket: "@name" in Linux's abstract namespace, which has no file
+ * and vanishes with the socket, or a path, cleared of a stale socket
+ * first.  Returns 0 or -1 (logged).
+ */
+static int
+listener_bind_unix(struct server *srv, const struct listen_spec *ls)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len;
+	size_t			 n = strlen(ls->ls_path);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, ls->ls_path, n);
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	if (ls->ls_path[0] == '@')
+		sun.sun_path[0] = '\0';	/* the name is len bytes, no NUL */
+	else {
+		len++;
+		if (listener_clear_stale(ls->ls_path) == -1)
+			return (-1);
+	}
+	return (listener_bind_one(srv, ls, (struct sockaddr *)&sun, len,
+	    SOCK_STREAM));
+}
+
+/*
+ * A socket file left by an echod that died is in the way of bind().  It
+ * is removed only when it is a socket and connecting to it is refused:
+ * anything else at the path, or a live server, is somebody's, and an
+ * error.  Returns 0 when the path is free, or -1 (logged).
+ */
+static int
+listener_clear_stale(const char *path)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	int			 fd, rv, err;
+
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return (0);
+		log_warn("cannot listen on unix:%s", path);
+		return (-1);
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warnx("cannot listen on unix:%s: a file that is not a "
+		    "socket is in the way", path);
+		return (-1);
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	/* Non-blocking: a live server with a full queue says EAGAIN. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1) {
+		log_warn("cannot listen on unix:%s: socket", path);
+		return (-1);
+	}
+	rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	err = errno;
+	close(fd);
+	if (rv == 0 || err == EAGAIN) {
+		log_warnx("cannot listen on unix:%s: another server is "
+		    "listening on it", path);
+		return (-1);
+	}
+	if (err != ECONNREFUSED) {
+		errno = err;
+		log_warn("cannot listen on unix:%s: checking the socket "
+		    "there", path);
+		return (-1);
+	}
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("cannot listen on unix:%s: removing the stale socket",
+		    path);
+		return (-1);
+	}
+	log_notice("removed the stale socket unix:%s", path);
+	return (0);
+}
+
+/*
+ * Remove a socket file echod made, if it is still the one: a file put
+ * there since is somebody else's.  After --user, removing needs write
+ * permission on the directory; without it the file stays, and the next
+ * start replaces it as stale.
+ */
+static void
+listener_remove_path(struct bound *b)
+{
+	struct stat	 st;
+
+	if (b->b_path[0] == '\0')
+		return;
+	if (lstat(b->b_path, &st) == -1 ? errno != ENOENT :
+	    S_ISSOCK(st.st_mode) && st.st_dev == b->b_dev &&
+	    st.st_ino == b->b_ino && unlink(b->b_path) == -1)
+		log_warn("cannot remove unix:%s; the next start replaces it",
+		    b->b_path);
+	b->b_path[0] = '\0';
 }
 
 /*
@@ -251,6 +406,7 @@ listener_adopt(struct server *srv)
 		}
 		/* Inherited by accepted sockets; meaningless for AF_UNIX. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		memset(b, 0, sizeof(*b));
 		b->b_fd = fd;
 		b->b_type = type;	/* SOCK_DGRAM goes to udp.c */
 		len = sizeof(ss);
@@ -275,6 +431,19 @@ listener_close_all(struct server *srv)
 			close(srv->s_bound[i].b_fd);
 		srv->s_bound[i].b_fd = -1;
 	}
+}
+
+/*
+ * At exit: remove the socket files echod made.  Not when the sockets
+ * close, which main does as soon as the workers hold duplicates.
+ */
+void
+listener_remove_all(struct server *srv)
+{
+	size_t	 i;
+
+	for (i = 0; i < srv->s_nbound; i++)
+		listener_remove_path(&srv->s_bound[i]);
 }
 
 /*
@@ -343,7 +512,8 @@ listener_attach(struct server *srv, struct event_base *base,
 	ls->l_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	evtimer_assign(&ls->l_resume_ev, base, listener_resume_cb, ls);
 	for (i = 0; i < srv->s_nbound; i++) {
-		struct evconnlistener *l;
+		struct listener_sock	*lk = &ls->l_socks[ls->l_n];
+		struct evconnlistener	*l;
 
 		if (srv->s_bound[i].b_type != SOCK_STREAM)
 			continue;	/* udp.c serves it */
@@ -354,7 +524,9 @@ listener_attach(struct server *srv, struct event_base *base,
 			return (NULL);
 		}
 		/* Backlog 0: the socket is listening already. */
-		l = evconnlistener_new(base, listener_accept_cb, ls,
+		lk->lk_owner = ls;
+		lk->lk_bound = &srv->s_bound[i];
+		l = evconnlistener_new(base, listener_accept_cb, lk,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 		if (l == NULL) {
 			log_warnx("cannot listen on %s",
@@ -364,7 +536,8 @@ listener_attach(struct server *srv, struct event_base *base,
 			return (NULL);
 		}
 		evconnlistener_set_error_cb(l, listener_error_cb);
-		ls->l_evl[ls->l_n++] = l;
+		lk->lk_evl = l;
+		ls->l_n++;
 	}
 	return (ls);
 }
@@ -381,7 +554,7 @@ listener_detach(struct listeners *ls)
 	if (ls == NULL)
 		return;
 	for (i = 0; i < ls->l_n; i++)
-		evconnlistener_free(ls->l_evl[i]);
+		evconnlistener_free(ls->l_socks[i].lk_evl);
 	evtimer_del(&ls->l_resume_ev);
 	if (ls->l_spare_fd != -1)
 		close(ls->l_spare_fd);
@@ -399,13 +572,20 @@ listener_conn_closed(struct listeners *ls)
 		listener_resume(ls);
 }
 
-/* A new connection: admit it under the cap, or close it at once. */
+/*
+ * A new connection: admit it under the cap, or close it at once.  A Unix
+ * socket's client has no name of its own, so its log line names the
+ * socket it came in on.
+ */
 static void
 listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct listeners *ls = arg;
-	struct server	*srv = ls->l_server;
+	struct listener_sock	*lk = arg;
+	struct listeners	*ls = lk->lk_owner;
+	struct server		*srv = ls->l_server;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
 
 	(void)l;
 	if (atomic_fetch_add(&srv->s_active, 1) >= srv->s_max_conns) {
@@ -416,7 +596,13 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		    srv->s_max_conns);
 		return;
 	}
-	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen);
+	if (sa->sa_family == AF_UNIX && log_enabled(LOG_LEVEL_INFO) &&
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		sa = (struct sockaddr *)&ss;
+		salen = (int)sslen;
+	}
+	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen,
+	    lk->lk_bound->b_proxy);
 }
 
 /*
@@ -426,7 +612,7 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 static void
 listener_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct listeners *ls = arg;
+	struct listeners *ls = ((struct listener_sock *)arg)->lk_owner;
 	int		 err = EVUTIL_SOCKET_ERROR();
 
 	stats_add(&ls->l_stats->st_accept_errors, 1);
@@ -481,7 +667,7 @@ listener_pause(struct listeners *ls, int err)
 	if (ls->l_paused)
 		return;
 	for (i = 0; i < ls->l_n; i++)
-		evconnlistener_disable(ls->l_evl[i]);
+		evconnlistener_disable(ls->l_socks[i].lk_evl);
 	ls->l_paused = 1;
 	stats_add(&ls->l_stats->st_accept_pauses, 1);
 	evtimer_add(&ls->l_resume_ev, &tv);
@@ -510,7 +696,7 @@ listener_resume(struct listeners *ls)
 	ls->l_paused = 0;
 	evtimer_del(&ls->l_resume_ev);
 	for (i = 0; i < ls->l_n; i++)
-		evconnlistener_enable(ls->l_evl[i]);
+		evconnlistener_enable(ls->l_socks[i].lk_evl);
 }
 
 /* The pause is over without a connection closing. */

@@ -174,9 +174,17 @@ log_sockaddr(const struct sockaddr *sa, socklen_t salen, char *buf,
 	} else if (sa->sa_family == AF_UNIX &&
 	    salen > offsetof(struct sockaddr_un, sun_path)) {
 		const struct sockaddr_un *sun = (const void *)sa;
+		size_t	 n = salen - offsetof(struct sockaddr_un, sun_path);
 
-		snprintf(buf, len, "unix:%.*s", (int)(salen -
-		    offsetof(struct sockaddr_un, sun_path)), sun->sun_path);
+		if (n > sizeof(sun->sun_path))
+			n = sizeof(sun->sun_path);
+		/* Linux's abstract names start with a NUL; echod writes '@'. */
+		if (sun->sun_path[0] == '\0')
+			snprintf(buf, len, "unix:@%.*s", (int)(n - 1),
+			    sun->sun_path + 1);
+		else
+			snprintf(buf, len, "unix:%.*s", (int)strnlen(
+			    sun->sun_path, n), sun->sun_path);
 		return;
 	}
 	snprintf(buf, len, "?");

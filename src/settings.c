@@ -39,6 +39,19 @@
 /* Time busy connections get to finish after SIGTERM. */
 #define DEFAULT_SHUTDOWN_TIMEOUT 5
 
+/*
+ * A client behind a load balancer gets this long for the PROXY header:
+ * the balancer sends it at once, so only a stray or hostile client is
+ * slower, and it should not hold a descriptor for the --idle-timeout.
+ */
+#define DEFAULT_PROXY_TIMEOUT	5
+
+/*
+ * Unix socket files are read-write for everyone, like a TCP port: echo
+ * serves anyone who can reach it.  --socket-mode narrows it.
+ */
+#define DEFAULT_SOCKET_MODE	0666
+
 /* Above Linux's default somaxconn, so bursts of connects are not dropped. */
 #define DEFAULT_BACKLOG		1024
 
@@ -80,7 +93,9 @@ enum {
 	OPT_DELAY,
 	OPT_UDP_ALLOW_PORT,
 	OPT_UDP_RATE,
-	OPT_UDP_TOTAL_RATE
+	OPT_UDP_TOTAL_RATE,
+	OPT_PROXY_TIMEOUT,
+	OPT_SOCKET_MODE
 };
 
 static const struct option long_options[] = {
@@ -109,6 +124,9 @@ static const struct option long_options[] = {
 	{ "udp-rate",		required_argument,	NULL, OPT_UDP_RATE },
 	{ "udp-total-rate",	required_argument,	NULL,
 	    OPT_UDP_TOTAL_RATE },
+	{ "proxy-timeout",	required_argument,	NULL,
+	    OPT_PROXY_TIMEOUT },
+	{ "socket-mode",	required_argument,	NULL, OPT_SOCKET_MODE },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -145,10 +163,13 @@ static int	settings_parse_unit(const char *,
 		    const struct settings_unit *, unsigned long long,
 		    unsigned long long *);
 static int	settings_parse_port(const char *, char *, size_t);
+static int	settings_parse_unix(struct listen_spec *, const char *,
+		    char *, size_t);
 static int	settings_count_opt(FILE *, const char *, long, long, long *);
 static int	settings_seconds_opt(FILE *, const char *, unsigned int *);
 static int	settings_size_opt(FILE *, const char *, size_t, size_t *);
 static int	settings_rate_opt(FILE *, const char *, size_t *);
+static int	settings_mode_opt(FILE *, mode_t *);
 static int	settings_name_opt(FILE *, const char *, const char *,
 		    const char **);
 
@@ -162,6 +183,8 @@ settings_init(struct settings *s)
 	s->idle_timeout = DEFAULT_IDLE_TIMEOUT;
 	s->stall_timeout = DEFAULT_STALL_TIMEOUT;
 	s->shutdown_timeout = DEFAULT_SHUTDOWN_TIMEOUT;
+	s->proxy_timeout = DEFAULT_PROXY_TIMEOUT;
+	s->socket_mode = DEFAULT_SOCKET_MODE;
 	s->high_water = DEFAULT_HIGH_WATER;
 	s->low_water = DEFAULT_LOW_WATER;
 	s->threads = 1;
@@ -175,13 +198,15 @@ void
 settings_usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: echod [-hqVv] [-c max-conns] [-l address[:port]] [--backlog n]\n"
-"             [--high-water bytes] [--idle-timeout seconds]\n"
-"             [--low-water bytes] [--shutdown-timeout seconds]\n"
-"             [--stall-timeout seconds] [--threads n] [--inetd]\n"
-"             [--daemon] [--pidfile file] [--syslog | --log-file file]\n"
-"             [--user name] [--rate bytes] [--total-rate bytes]\n"
-"             [--delay ms] [-u address[:port]] [--udp-allow-port port]\n"
+"usage: echod [-hqVv] [-c max-conns] [-l [proxy:]address[:port]]\n"
+"             [-l [proxy:]unix:path] [--backlog n] [--high-water bytes]\n"
+"             [--idle-timeout seconds] [--low-water bytes]\n"
+"             [--proxy-timeout seconds] [--shutdown-timeout seconds]\n"
+"             [--socket-mode mode] [--stall-timeout seconds] [--threads n]\n"
+"             [--inetd] [--daemon] [--pidfile file]\n"
+"             [--syslog | --log-file file] [--user name]\n"
+"             [--rate bytes] [--total-rate bytes] [--delay ms]\n"
+"             [-u address[:port]] [--udp-allow-port port]\n"
 "             [--udp-rate pps] [--udp-total-rate pps]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
@@ -189,6 +214,14 @@ settings_usage(FILE *fp)
 "  -l, --listen ADDR[:PORT]   listen here; repeatable (IPv6 as [::1]:7007,\n"
 "                             :PORT or *:PORT for every address)\n"
 "                             [default: every address, port %s]\n"
+"  -l unix:PATH               listen on a Unix socket; unix:@NAME for an\n"
+"                             abstract one (Linux)\n"
+"  -l proxy:ADDR[:PORT], -l proxy:unix:PATH\n"
+"                             clients start with a PROXY protocol v1 or v2\n"
+"                             header naming the real client\n"
+"      --proxy-timeout SECS   close a proxy: client whose header has not\n"
+"                             come in this long [%d]\n"
+"      --socket-mode MODE     permissions of Unix socket files, octal [%04o]\n"
 "      --backlog N            listen queue length [%d]\n"
 "  -c, --max-conns N          most connections at once; more are closed\n"
 "                             [default: what the descriptor limit allows]\n"
@@ -224,7 +257,8 @@ settings_usage(FILE *fp)
 "  -V, --version              show the version and exit\n"
 "\n"
 "BYTES take a k, m or g suffix (powers of 1024); SECS take s, m or h.\n",
-	    ECHOD_DEFAULT_PORT, DEFAULT_BACKLOG,
+	    ECHOD_DEFAULT_PORT, DEFAULT_PROXY_TIMEOUT, DEFAULT_SOCKET_MODE,
+	    DEFAULT_BACKLOG,
 	    DEFAULT_IDLE_TIMEOUT, DEFAULT_STALL_TIMEOUT,
 	    (size_t)DEFAULT_HIGH_WATER, (size_t)DEFAULT_LOW_WATER,
 	    DEFAULT_SHUTDOWN_TIMEOUT, DELAY_MAX_MSEC, DEFAULT_UDP_RATE,
@@ -336,9 +370,42 @@ settings_parse_port(const char *arg, char *port, size_t len)
 }
 
 /*
- * Split ADDR[:PORT]: "host", "host:port", "[v6]", "[v6]:port", a bare IPv6
- * address, ":port", "*:port", "*" or a bare port.  On error writes a
- * message into why.
+ * The path of "unix:PATH": absolute, since the daemon's working directory
+ * is nobody's business, or "@name" for Linux's abstract namespace.  Either
+ * must fit sun_path with room for its NUL.
+ */
+static int
+settings_parse_unix(struct listen_spec *ls, const char *path, char *why,
+    size_t whylen)
+{
+	if (path[0] != '/' && path[0] != '@') {
+		snprintf(why, whylen, "unix: needs an absolute path or @name");
+		return (-1);
+	}
+	if (path[0] == '@' && path[1] == '\0') {
+		snprintf(why, whylen, "unix:@ needs a name after the '@'");
+		return (-1);
+	}
+	if (path[0] == '/' && path[strlen(path) - 1] == '/') {
+		snprintf(why, whylen, "unix: path names a directory");
+		return (-1);
+	}
+	if (strlen(path + (path[0] == '@')) > UNIX_PATH_MAX) {
+		snprintf(why, whylen, "unix: path is longer than %zu bytes",
+		    (size_t)UNIX_PATH_MAX);
+		return (-1);
+	}
+	ls->ls_unix = 1;
+	snprintf(ls->ls_path, sizeof(ls->ls_path), "%s", path);
+	return (0);
+}
+
+/*
+ * Split [proxy:](unix:PATH | ADDR[:PORT]), where ADDR[:PORT] is "host",
+ * "host:port", "[v6]", "[v6]:port", a bare IPv6 address, ":port",
+ * "*:port", "*" or a bare port.  The prefixes come first, in that order,
+ * so a host named "proxy" or "unix" needs its trailing dot.  On error
+ * writes a message into why.
  */
 int
 settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
@@ -353,6 +420,12 @@ settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
 		return (-1);
 	}
 	snprintf(ls->ls_arg, sizeof(ls->ls_arg), "%s", arg);
+	if (strncmp(arg, "proxy:", 6) == 0) {
+		ls->ls_proxy = 1;
+		arg += 6;
+	}
+	if (strncmp(arg, "unix:", 5) == 0)
+		return (settings_parse_unix(ls, arg + 5, why, whylen));
 
 	if (*arg == '[') {
 		const char *close = strchr(arg, ']');
@@ -459,6 +532,25 @@ settings_rate_opt(FILE *err, const char *name, size_t *out)
 	    "or bytes a second from %d to 1g", name, optarg, RATE_MIN));
 }
 
+/* Octal permission bits, at most 0777: no setuid games on a socket. */
+static int
+settings_mode_opt(FILE *err, mode_t *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (*optarg >= '0' && *optarg <= '7') {
+		errno = 0;
+		v = strtoul(optarg, &end, 8);
+		if (errno == 0 && *end == '\0' && v <= 0777) {
+			*out = (mode_t)v;
+			return (0);
+		}
+	}
+	return (settings_usage_error(err, "invalid --socket-mode '%s': "
+	    "expected octal permissions from 0 to 0777", optarg));
+}
+
 /* A file or user name: anything but empty. */
 static int
 settings_name_opt(FILE *err, const char *name, const char *what,
@@ -522,6 +614,14 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 				    "'%s': %s", optarg, why);
 				return (SETTINGS_EXIT_USAGE);
 			}
+			/* Datagrams carry no PROXY header and no stream. */
+			if (s->udp[s->nudp].ls_proxy ||
+			    s->udp[s->nudp].ls_unix) {
+				settings_usage_error(err, "invalid --udp '%s': "
+				    "UDP takes an address and port, not proxy: "
+				    "or unix:", optarg);
+				return (SETTINGS_EXIT_USAGE);
+			}
 			s->nudp++;
 			break;
 		case OPT_UDP_ALLOW_PORT:
@@ -577,6 +677,21 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 		case OPT_SHUTDOWN_TIMEOUT:
 			if (settings_seconds_opt(err, "shutdown-timeout",
 			    &s->shutdown_timeout) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_PROXY_TIMEOUT:
+			if (settings_seconds_opt(err, "proxy-timeout",
+			    &s->proxy_timeout) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			if (s->proxy_timeout == 0) {
+				settings_usage_error(err, "invalid "
+				    "--proxy-timeout '%s': a header must have "
+				    "a deadline (1s at least)", optarg);
+				return (SETTINGS_EXIT_USAGE);
+			}
+			break;
+		case OPT_SOCKET_MODE:
+			if (settings_mode_opt(err, &s->socket_mode) == -1)
 				return (SETTINGS_EXIT_USAGE);
 			break;
 		case OPT_HIGH_WATER:

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -300,6 +301,74 @@ client_refused(int port, double secs)
 		if (now() >= end)
 			return (0);
 		pause_sec(0.01);
+	}
+}
+
+/*
+ * A blocking connection to a Unix socket: a path, or "@name" in the
+ * abstract namespace as echod writes it.  -1 with errno set on failure.
+ */
+int
+client_connect_unix(const char *path)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len;
+	size_t			 n = strlen(path);
+	int			 fd, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (n >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	memcpy(sun.sun_path, path, n);
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	else
+		len++;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (connect(fd, (struct sockaddr *)&sun, len) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return (-1);
+	}
+	return (fd);
+}
+
+/*
+ * Send len bytes of data, shut down the sending side, and collect what
+ * comes back into buf until EOF or an error (a reset is an end too) or
+ * secs pass.  Returns the bytes received, or -1 if the end did not come
+ * in time or sending failed other than by the peer's close.
+ */
+ssize_t
+client_exchange(int fd, const void *data, size_t len, char *buf,
+    size_t size, double secs)
+{
+	struct pollfd	 pfd = { fd, POLLIN, 0 };
+	double		 end = now() + secs;
+	size_t		 got = 0;
+	ssize_t		 n;
+
+	if (len > 0 && send(fd, data, len, MSG_NOSIGNAL) != (ssize_t)len &&
+	    errno != EPIPE && errno != ECONNRESET)
+		return (-1);
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		if (now() >= end)
+			return (-1);
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = recv(fd, buf + got, size - got, 0);
+		if (n > 0 && (got += (size_t)n) < size)
+			continue;
+		if (n == -1 && errno == EINTR)
+			continue;
+		return ((ssize_t)got);
 	}
 }
 

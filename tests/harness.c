@@ -501,6 +501,16 @@ prog_run(struct child *d, double secs, const char *const *argv)
 	return (child_wait(d, secs));
 }
 
+/*
+ * Start a program other than echod in the background, never under the
+ * wrapper, as a peer of the daemon under test; child_stop() ends it.
+ */
+void
+prog_start(struct child *d, const char *const *argv)
+{
+	spawn_argv(d, argv[0], NULL, NULL, NULL, argv);
+}
+
 /* Bytes logged so far: an offset to search from for what comes next. */
 size_t
 child_log_len(struct child *d)

@@ -110,6 +110,7 @@ int		 child_start(struct child *, const struct spawn_opts *, ...)
 int		 child_run(struct child *, const struct spawn_opts *, ...)
 		    __attribute__((__sentinel__));
 int		 prog_run(struct child *, double, const char *const *);
+void		 prog_start(struct child *, const char *const *);
 int		 child_wait_ready(struct child *);
 size_t		 child_log_len(struct child *);
 long		 child_log_wait(struct child *, size_t, const char *, double);
@@ -140,6 +141,9 @@ int		 client_connect(int);
 int		 client_connect_to(const char *, int);
 int		 client_connect_start(int);
 int		 client_connect_rcvbuf(const char *, int, int);
+int		 client_connect_unix(const char *);
+ssize_t		 client_exchange(int, const void *, size_t, char *, size_t,
+		    double);
 int		 client_refused(int, double);
 void		 client_reset(int);
 int		 client_echo(int, uint64_t, size_t, double);

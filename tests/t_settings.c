@@ -113,31 +113,48 @@ visible(const char *arg)
 	return (buf);
 }
 
-/* Every accepted --listen form splits into the right host and port. */
+/*
+ * Every accepted --listen form splits into the right host and port, or
+ * Unix socket path, with the proxy: prefix noted: proxy: before either
+ * form, unix: with an absolute path or an abstract @name up to
+ * sun_path's limit.
+ */
 static void
 test_listen_good(void)
 {
 	static const struct {
-		const char	*arg, *host, *port;
+		const char	*arg, *host, *port, *path;
+		int		 proxy, unx;
 	} cases[] = {
-		{ "127.0.0.1:7007",	"127.0.0.1",	"7007" },
-		{ "127.0.0.1",		"127.0.0.1",	"7" },
-		{ "[::1]:7007",		"::1",		"7007" },
-		{ "[::1]",		"::1",		"7" },
-		{ "::1",		"::1",		"7" },
-		{ "fe80::1:2",		"fe80::1:2",	"7" },
-		{ ":7007",		"",		"7007" },
-		{ "*:7007",		"",		"7007" },
-		{ "*",			"",		"7" },
-		{ "7007",		"",		"7007" },
-		{ "0",			"",		"0" },
-		{ "007",		"",		"7" },
-		{ "localhost",		"localhost",	"7" },
-		{ "localhost:65535",	"localhost",	"65535" },
-		{ "127.0.0.1:0",	"127.0.0.1",	"0" },
+		{ "127.0.0.1:7007",	"127.0.0.1",	"7007",	"",	0, 0 },
+		{ "127.0.0.1",		"127.0.0.1",	"7",	"",	0, 0 },
+		{ "[::1]:7007",		"::1",		"7007",	"",	0, 0 },
+		{ "[::1]",		"::1",		"7",	"",	0, 0 },
+		{ "::1",		"::1",		"7",	"",	0, 0 },
+		{ "fe80::1:2",		"fe80::1:2",	"7",	"",	0, 0 },
+		{ ":7007",		"",		"7007",	"",	0, 0 },
+		{ "*:7007",		"",		"7007",	"",	0, 0 },
+		{ "*",			"",		"7",	"",	0, 0 },
+		{ "7007",		"",		"7007",	"",	0, 0 },
+		{ "0",			"",		"0",	"",	0, 0 },
+		{ "007",		"",		"7",	"",	0, 0 },
+		{ "localhost",		"localhost",	"7",	"",	0, 0 },
+		{ "localhost:65535",	"localhost",	"65535",	"",	0, 0 },
+		{ "127.0.0.1:0",	"127.0.0.1",	"0",	"",	0, 0 },
+		{ "proxy:127.0.0.1:7007", "127.0.0.1", "7007", "", 1, 0 },
+		{ "proxy:[::1]:7007",	"::1",	"7007",	"",	1, 0 },
+		{ "proxy:7007",		"",	"7007",	"",	1, 0 },
+		{ "proxy:*",		"",	"7",	"",	1, 0 },
+		{ "unix:/run/echod/echod.sock", "", "", "/run/echod/echod.sock",
+		    0, 1 },
+		{ "unix:@echod",	"",	"",	"@echod",	0, 1 },
+		{ "proxy:unix:/tmp/e.sock", "",	"",	"/tmp/e.sock",	1, 1 },
+		{ "proxy:unix:@e",	"",	"",	"@e",		1, 1 },
+		{ "proxy.:7007",	"proxy.", "7007", "",		0, 0 },
+		{ "unix.:7",		"unix.", "7",	"",		0, 0 },
 	};
 	struct listen_spec	 ls;
-	char			 why[128];
+	char			 why[128], arg[LISTEN_ARG_MAX + 1];
 	size_t			 i;
 	int			 rv;
 
@@ -149,13 +166,37 @@ test_listen_good(void)
 			diag("  why: %s", why);
 		ok(strcmp(ls.ls_host, cases[i].host) == 0 &&
 		    strcmp(ls.ls_port, cases[i].port) == 0 &&
+		    strcmp(ls.ls_path, cases[i].path) == 0 &&
+		    ls.ls_proxy == cases[i].proxy &&
+		    ls.ls_unix == cases[i].unx &&
 		    strcmp(ls.ls_arg, cases[i].arg) == 0,
-		    "listen '%s' is host '%s' port %s", cases[i].arg,
-		    cases[i].host, cases[i].port);
+		    "listen '%s': host '%s' port '%s' path '%s' proxy %d "
+		    "unix %d", cases[i].arg, ls.ls_host, ls.ls_port,
+		    ls.ls_path, ls.ls_proxy, ls.ls_unix);
 	}
+
+	/* The longest path and abstract name that fit sun_path. */
+	snprintf(arg, sizeof(arg), "unix:/");
+	memset(arg + 6, 'p', UNIX_PATH_MAX - 1);
+	arg[6 + UNIX_PATH_MAX - 1] = '\0';
+	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), 0,
+	    "unix: path of %zu bytes accepted", (size_t)UNIX_PATH_MAX);
+	is_int((long long)strlen(ls.ls_path), (long long)UNIX_PATH_MAX,
+	    "unix: path of %zu bytes kept whole", (size_t)UNIX_PATH_MAX);
+	arg[5] = '@';
+	memset(arg + 6, 'n', UNIX_PATH_MAX);
+	arg[6 + UNIX_PATH_MAX] = '\0';
+	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), 0,
+	    "unix:@name of %zu bytes accepted", (size_t)UNIX_PATH_MAX);
+	is_int((long long)strlen(ls.ls_path), (long long)UNIX_PATH_MAX + 1,
+	    "unix:@name of %zu bytes kept whole with its '@'",
+	    (size_t)UNIX_PATH_MAX);
 }
 
-/* Every malformed --listen is refused with a reason naming the problem. */
+/*
+ * Every malformed --listen, with or without prefixes, is refused with a
+ * reason naming the problem.
+ */
 static void
 test_listen_bad(void)
 {
@@ -176,6 +217,15 @@ test_listen_bad(void)
 		{ "[::1]:",		"port ''" },
 		{ "[]:7",		"must hold an IPv6 address" },
 		{ "[localhost]:7",	"must hold an IPv6 address" },
+		{ "unix:",		"absolute path or @name" },
+		{ "unix:echod.sock",	"absolute path or @name" },
+		{ "unix:./echod.sock",	"absolute path or @name" },
+		{ "unix:@",		"needs a name after the '@'" },
+		{ "unix:/run/echod/",	"names a directory" },
+		{ "proxy:",		"empty address" },
+		{ "proxy:127.0.0.1:x",	"port 'x'" },
+		{ "unix:proxy:/tmp/s",	"absolute path or @name" },
+		{ "proxy:unix:",	"absolute path or @name" },
 	};
 	struct listen_spec	 ls;
 	char			 why[128], arg[LISTEN_ARG_MAX + 2];
@@ -211,6 +261,22 @@ test_listen_bad(void)
 	    "host of %d bytes accepted", HOST_MAX);
 	is_int((long long)strlen(ls.ls_host), HOST_MAX,
 	    "host of %d bytes kept whole", HOST_MAX);
+
+	/* One byte more than sun_path holds, as a path and as a name. */
+	snprintf(arg, sizeof(arg), "unix:/");
+	memset(arg + 6, 'p', UNIX_PATH_MAX);
+	arg[6 + UNIX_PATH_MAX] = '\0';
+	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), -1,
+	    "unix: path of %zu bytes refused", (size_t)UNIX_PATH_MAX + 1);
+	like(why, "longer than 107 bytes", "unix: path too long: reason "
+	    "given");
+	arg[5] = '@';
+	memset(arg + 6, 'n', UNIX_PATH_MAX + 1);
+	arg[6 + UNIX_PATH_MAX + 1] = '\0';
+	is_int(settings_parse_listen(&ls, arg, why, sizeof(why)), -1,
+	    "unix:@name of %zu bytes refused", (size_t)UNIX_PATH_MAX + 1);
+	like(why, "longer than 107 bytes", "unix:@name too long: reason "
+	    "given");
 }
 
 /* Byte counts: suffixes are powers of 1024, the ceiling is 1 GiB. */
@@ -389,6 +455,8 @@ test_defaults(void)
 	is_int(p.p_s.idle_timeout, 300, "default idle timeout 300 s");
 	is_int(p.p_s.stall_timeout, 60, "default stall timeout 60 s");
 	is_int(p.p_s.shutdown_timeout, 5, "default shutdown timeout 5 s");
+	is_int(p.p_s.proxy_timeout, 5, "default proxy timeout 5 s");
+	is_int(p.p_s.socket_mode, 0666, "default socket mode 0666");
 	cmp_u64(p.p_s.high_water, "==", 128 * 1024, "default high water 128k");
 	cmp_u64(p.p_s.low_water, "==", 32 * 1024, "default low water 32k");
 	is_int(p.p_s.threads, 1, "default one thread");
@@ -403,6 +471,19 @@ static void
 test_parse_good(void)
 {
 	struct parsed	 p;
+
+	is_int(parse(&p, "--socket-mode", "0660", "--proxy-timeout", "2m",
+	    "-l", "proxy:unix:@e", NULL), SETTINGS_RUN,
+	    "--socket-mode, --proxy-timeout and a prefixed -l run");
+	is_int(p.p_s.socket_mode, 0660, "--socket-mode 0660 is octal");
+	is_int(p.p_s.proxy_timeout, 120, "--proxy-timeout 2m is 120 s");
+	ok(p.p_s.nlisten == 1 && p.p_s.listen[0].ls_proxy &&
+	    p.p_s.listen[0].ls_unix, "proxy:unix:@e is one proxy unix listener");
+	parsed_free(&p);
+	is_int(parse(&p, "--socket-mode", "600", NULL), SETTINGS_RUN,
+	    "--socket-mode without a leading 0 runs");
+	is_int(p.p_s.socket_mode, 0600, "--socket-mode 600 is octal too");
+	parsed_free(&p);
 
 	is_int(parse(&p, "-l", "127.0.0.1:0", "--listen", "[::1]:7007",
 	    "-l", "8000", NULL), SETTINGS_RUN, "three --listen: run");
@@ -537,6 +618,24 @@ test_parse_bad(void)
 		{ "--pidfile", "", NULL, NULL, "--pidfile needs a file name" },
 		{ "--log-file", "", NULL, NULL, "--log-file needs a file name" },
 		{ "--user", "", NULL, NULL, "--user needs a user name" },
+		{ "-l", "unix:relative", NULL, NULL,
+		    "invalid --listen 'unix:relative': unix: needs an "
+		    "absolute path" },
+		{ "--socket-mode", "0888", NULL, NULL,
+		    "invalid --socket-mode '0888': expected octal" },
+		{ "--socket-mode", "01777", NULL, NULL,
+		    "invalid --socket-mode '01777'" },
+		{ "--socket-mode", "rw", NULL, NULL,
+		    "invalid --socket-mode 'rw'" },
+		{ "--socket-mode", "", NULL, NULL,
+		    "invalid --socket-mode ''" },
+		{ "--socket-mode", "-1", NULL, NULL,
+		    "invalid --socket-mode '-1'" },
+		{ "--proxy-timeout", "0", NULL, NULL,
+		    "invalid --proxy-timeout '0': a header must have a "
+		    "deadline" },
+		{ "--proxy-timeout", "2d", NULL, NULL,
+		    "invalid --proxy-timeout '2d'" },
 	};
 	struct parsed	 p;
 	size_t		 i;
