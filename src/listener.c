@@ -209,17 +209,15 @@ listener_bind_specs(struct server *srv, const struct listen_spec *specs,
 {
 	struct addrinfo		 hints, *res, *ai;
 	size_t			 i;
-	int			 error, rv;
+	int			 error;
 
 	for (i = 0; i < n; i++) {
 		const struct listen_spec *ls = &specs[i];
 		size_t	 before = srv->s_nbound;
 
 		if (ls->ls_unix) {
-			if (listener_bind_unix(srv, ls) == -1) {
-				listener_close_all(srv);
+			if (listener_bind_unix(srv, ls) == -1)
 				return (-1);
-			}
 			continue;
 		}
 		memset(&hints, 0, sizeof(hints));
@@ -237,8 +235,8 @@ listener_bind_specs(struct server *srv, const struct listen_spec *specs,
 			return (-1);
 		}
 		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			if ((rv = listener_bind_one(srv, ls, ai->ai_addr,
-			    ai->ai_addrlen)) == -1) {
+			if (listener_bind_one(srv, ls, ai->ai_addr,
+			    ai->ai_addrlen, type) == -1) {
 				freeaddrinfo(res);
 				return (-1);
 			}
