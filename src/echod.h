@@ -56,6 +56,20 @@
  */
 #define FD_SLACK_MAX		64
 
+/*
+ * Most HTTP connections the --metrics endpoint serves at once: one
+ * Prometheus scrapes over one connection, and a few people may look too.
+ * More are accepted and closed at once, so scrapes cannot take the
+ * descriptors connections need.
+ */
+#define METRICS_CONNS_MAX	4
+
+/* Most addresses one --metrics name may resolve to (localhost: two). */
+#define METRICS_BOUND_MAX	4
+
+/* Descriptors --metrics may hold: its sockets and its connections. */
+#define METRICS_FDS		(METRICS_BOUND_MAX + METRICS_CONNS_MAX)
+
 /* Seconds between the checks for idle and stalled connections. */
 #define SWEEP_INTERVAL_SEC	1
 
@@ -103,6 +117,7 @@ struct settings {
 	const char		*log_file;	/* made absolute by main */
 	const char		*pidfile;	/* made absolute by main */
 	const char		*user;
+	struct listen_spec	 metrics;	/* ls_arg empty: no endpoint */
 };
 
 /* What settings_parse() tells main to do next. */
@@ -131,6 +146,7 @@ struct stats_total {
 struct bound {
 	int		 b_fd;
 	char		 b_name[HOST_MAX + 16];	/* printable address:port */
+	_Atomic uint64_t b_accepted;	/* admitted here; every worker adds */
 };
 
 /*
@@ -154,6 +170,7 @@ enum close_reason {
 
 struct conn;
 struct listeners;
+struct metrics;
 TAILQ_HEAD(conn_list, conn);
 
 /*
@@ -167,7 +184,7 @@ struct conn_pool {
 	struct stats		*cp_stats;
 	_Atomic long		*cp_active;	/* open in the whole process */
 	struct conn_list	 cp_conns;
-	size_t			 cp_nconns;
+	_Atomic size_t		 cp_nconns;	/* the metrics read it too */
 	uint32_t		 cp_tick;	/* advanced by the sweep */
 	void			(*cp_closed)(void *);
 	void			*cp_closed_arg;
@@ -211,6 +228,7 @@ struct server {
 	int			 s_nstarted;	/* workers running; all but 0 in threads */
 	int			 s_done[2];	/* workers report their exit here */
 	int			 s_inetd_fd;	/* --inetd: the one connection */
+	struct metrics		*s_metrics;	/* --metrics, or NULL */
 };
 
 /* daemon.c */
@@ -235,6 +253,8 @@ unsigned int	 conn_quiet_sec(uint32_t, uint32_t);
 
 /* listener.c */
 int		 listener_adopt(struct server *);
+int		 listener_bind(const struct listen_spec *, int, struct bound *,
+		    size_t, size_t *);
 int		 listener_bind_all(struct server *);
 void		 listener_close_all(struct server *);
 struct listeners *listener_attach(struct server *, struct event_base *,
@@ -271,6 +291,11 @@ void		 log_close(void);
 #define LOG_LEVEL_NOTICE	1
 #define LOG_LEVEL_INFO		2
 #define LOG_LEVEL_DEBUG		3
+
+/* metrics.c */
+int		 metrics_open(struct server *);
+int		 metrics_start(struct server *, struct event_base *);
+void		 metrics_free(struct server *);
 
 /* settings.c */
 void		 settings_init(struct settings *);

@@ -40,8 +40,8 @@ struct listeners {
 	uint64_t		 l_unlogged;	/* pauses since then */
 };
 
-static int	listener_bind_one(struct server *, const struct listen_spec *,
-		    const struct addrinfo *);
+static int	listener_bind_one(const struct listen_spec *,
+		    const struct addrinfo *, int, struct bound *);
 static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	listener_error_cb(struct evconnlistener *, void *);
@@ -51,26 +51,20 @@ static void	listener_resume(struct listeners *);
 static void	listener_resume_cb(evutil_socket_t, short, void *);
 
 /*
- * Bind and listen on one resolved address.  Returns 0, 1 when the address
- * family is missing from this host (skipped for wildcards), or -1 with
- * the reason logged.
+ * Bind and listen on one resolved address, into b.  Returns 0, 1 when the
+ * address family is missing from this host (skipped for wildcards), or -1
+ * with the reason logged.
  */
 static int
-listener_bind_one(struct server *srv, const struct listen_spec *ls,
-    const struct addrinfo *ai)
+listener_bind_one(const struct listen_spec *ls, const struct addrinfo *ai,
+    int backlog, struct bound *b)
 {
-	const struct settings	*s = srv->s_settings;
-	struct bound		*b;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
 	char			 name[sizeof(b->b_name)];
 	int			 fd, on = 1;
 
 	log_sockaddr(ai->ai_addr, ai->ai_addrlen, name, sizeof(name));
-	if (srv->s_nbound == sizeof(srv->s_bound) / sizeof(srv->s_bound[0])) {
-		log_warnx("cannot listen on %s: too many addresses", name);
-		return (-1);
-	}
 	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, ai->ai_protocol);
 	if (fd == -1) {
@@ -120,18 +114,67 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 			log_warn("cannot listen on %s", name);
 		return (-1);
 	}
-	if (listen(fd, s->backlog) == -1) {
+	if (listen(fd, backlog) == -1) {
 		log_warn("cannot listen on %s", name);
 		close(fd);
 		return (-1);
 	}
-	b = &srv->s_bound[srv->s_nbound++];
 	b->b_fd = fd;
+	atomic_init(&b->b_accepted, 0);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		log_sockaddr((struct sockaddr *)&ss, sslen, b->b_name,
 		    sizeof(b->b_name));
 	else
 		snprintf(b->b_name, sizeof(b->b_name), "%s", name);
+	return (0);
+}
+
+/*
+ * Resolve one address argument and bind every address it names, into
+ * b[*nb] on, at most max in all.  Nothing of it is left bound on failure.
+ * Returns 0 or -1 with the reason logged.
+ */
+int
+listener_bind(const struct listen_spec *ls, int backlog, struct bound *b,
+    size_t max, size_t *nb)
+{
+	struct addrinfo		 hints, *res, *ai;
+	size_t			 before = *nb;
+	int			 error, rv = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	error = getaddrinfo(ls->ls_host[0] ? ls->ls_host : NULL, ls->ls_port,
+	    &hints, &res);
+	if (error != 0) {
+		log_warnx("cannot listen on '%s': %s", ls->ls_arg,
+		    error == EAI_SYSTEM ? strerror(errno) :
+		    gai_strerror(error));
+		return (-1);
+	}
+	for (ai = res; ai != NULL && rv != -1; ai = ai->ai_next) {
+		if (*nb == max) {
+			log_warnx("cannot listen on '%s': too many addresses",
+			    ls->ls_arg);
+			rv = -1;
+		} else if ((rv = listener_bind_one(ls, ai, backlog,
+		    &b[*nb])) == 0)
+			(*nb)++;
+	}
+	freeaddrinfo(res);
+	if (rv != -1 && *nb == before) {
+		log_warnx("cannot listen on '%s': no usable address",
+		    ls->ls_arg);
+		rv = -1;
+	}
+	if (rv == -1) {
+		while (*nb > before)
+			close(b[--(*nb)].b_fd);
+		return (-1);
+	}
 	return (0);
 }
 
@@ -143,39 +186,12 @@ int
 listener_bind_all(struct server *srv)
 {
 	const struct settings	*s = srv->s_settings;
-	struct addrinfo		 hints, *res, *ai;
 	size_t			 i;
-	int			 error, rv;
 
 	for (i = 0; i < s->nlisten; i++) {
-		const struct listen_spec *ls = &s->listen[i];
-		size_t	 before = srv->s_nbound;
-
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_protocol = IPPROTO_TCP;
-		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-		error = getaddrinfo(ls->ls_host[0] ? ls->ls_host : NULL,
-		    ls->ls_port, &hints, &res);
-		if (error != 0) {
-			log_warnx("cannot listen on '%s': %s", ls->ls_arg,
-			    error == EAI_SYSTEM ? strerror(errno) :
-			    gai_strerror(error));
-			listener_close_all(srv);
-			return (-1);
-		}
-		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			if ((rv = listener_bind_one(srv, ls, ai)) == -1) {
-				freeaddrinfo(res);
-				listener_close_all(srv);
-				return (-1);
-			}
-		}
-		freeaddrinfo(res);
-		if (srv->s_nbound == before) {
-			log_warnx("cannot listen on '%s': no usable address",
-			    ls->ls_arg);
+		if (listener_bind(&s->listen[i], s->backlog, srv->s_bound,
+		    sizeof(srv->s_bound) / sizeof(srv->s_bound[0]),
+		    &srv->s_nbound) == -1) {
 			listener_close_all(srv);
 			return (-1);
 		}
@@ -286,7 +302,7 @@ listener_max_conns(struct server *srv)
 
 	/* Each thread holds a duplicate of every listening socket. */
 	reserve = FD_RESERVE_MAIN + (long)s->threads * (FD_RESERVE_WORKER +
-	    (long)srv->s_nbound);
+	    (long)srv->s_nbound) + (s->metrics.ls_arg[0] ? METRICS_FDS : 0);
 	slack = limit / 16 < FD_SLACK_MAX ? limit / 16 : FD_SLACK_MAX;
 	avail = limit > reserve + slack ? limit - reserve - slack : 1;
 	if (s->max_conns == 0)
@@ -384,7 +400,8 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct listeners *ls = arg;
 	struct server	*srv = ls->l_server;
 
-	(void)l;
+	size_t		 i;
+
 	if (atomic_fetch_add(&srv->s_active, 1) >= srv->s_max_conns) {
 		atomic_fetch_sub(&srv->s_active, 1);
 		close(fd);
@@ -393,6 +410,12 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		    srv->s_max_conns);
 		return;
 	}
+	/* l_evl[i] accepts on a duplicate of s_bound[i]. */
+	for (i = 0; i < ls->l_n && ls->l_evl[i] != l; i++)
+		;
+	if (i < ls->l_n)
+		atomic_fetch_add_explicit(&srv->s_bound[i].b_accepted, 1,
+		    memory_order_relaxed);
 	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen);
 }
 

@@ -58,7 +58,8 @@ enum {
 	OPT_PIDFILE,
 	OPT_SYSLOG,
 	OPT_LOG_FILE,
-	OPT_USER
+	OPT_USER,
+	OPT_METRICS
 };
 
 static const struct option long_options[] = {
@@ -78,6 +79,7 @@ static const struct option long_options[] = {
 	{ "syslog",		no_argument,		NULL, OPT_SYSLOG },
 	{ "log-file",		required_argument,	NULL, OPT_LOG_FILE },
 	{ "user",		required_argument,	NULL, OPT_USER },
+	{ "metrics",		required_argument,	NULL, OPT_METRICS },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -146,7 +148,7 @@ settings_usage(FILE *fp)
 "             [--low-water bytes] [--shutdown-timeout seconds]\n"
 "             [--stall-timeout seconds] [--threads n] [--inetd]\n"
 "             [--daemon] [--pidfile file] [--syslog | --log-file file]\n"
-"             [--user name]\n"
+"             [--user name] [--metrics address:port]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
 "\n"
@@ -170,6 +172,8 @@ settings_usage(FILE *fp)
 "      --syslog               log to syslog (facility daemon), not stderr\n"
 "      --log-file FILE        log to FILE, reopened on SIGHUP\n"
 "      --user NAME            drop root privileges to NAME after binding\n"
+"      --metrics ADDR:PORT    serve Prometheus metrics over HTTP here\n"
+"                             (GET /metrics, /healthz) [default: off]\n"
 "  -v, --verbose              log more (one line per connection); repeatable\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -365,6 +369,38 @@ settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
 	return (0);
 }
 
+/*
+ * Whether an ADDR[:PORT] argument names its port: the metrics endpoint
+ * has no well-known one to fall back on.
+ */
+static int
+settings_has_port(const char *arg)
+{
+	const char	*colon = strchr(arg, ':');
+
+	if (*arg == '[')
+		return (strstr(arg, "]:") != NULL);
+	if (colon != NULL)
+		return (strchr(colon + 1, ':') == NULL);
+	return (*arg != '\0' && strspn(arg, "0123456789") == strlen(arg));
+}
+
+/* The --metrics address, or -1 once the mistake is reported. */
+static int
+settings_metrics_opt(FILE *err, struct listen_spec *ls)
+{
+	char	 why[128];
+
+	if (settings_parse_listen(ls, optarg, why, sizeof(why)) == 0) {
+		if (settings_has_port(optarg))
+			return (0);
+		snprintf(why, sizeof(why), "no port given (ADDR:PORT)");
+	}
+	memset(ls, 0, sizeof(*ls));
+	return (settings_usage_error(err, "invalid --metrics '%s': %s",
+	    optarg, why));
+}
+
 /* The value of a count option, or -1 once the mistake is reported. */
 static int
 settings_count_opt(FILE *err, const char *name, long min, long max,
@@ -507,6 +543,10 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			    &s->user) == -1)
 				return (SETTINGS_EXIT_USAGE);
 			break;
+		case OPT_METRICS:
+			if (settings_metrics_opt(err, &s->metrics) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
 		case OPT_INETD:
 			s->inetd = 1;
 			break;
@@ -571,6 +611,18 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 		settings_usage_error(err, "--inetd serves the connection on "
 		    "standard input; it takes no --listen, --daemon or "
 		    "--threads");
+		return (SETTINGS_EXIT_USAGE);
+	}
+
+	/*
+	 * Each --inetd connection is a process of its own: the first would
+	 * hold the port, the next fail to start, and each would count only
+	 * itself.
+	 */
+	if (s->inetd && s->metrics.ls_arg[0] != '\0') {
+		settings_usage_error(err, "--metrics cannot be used with "
+		    "--inetd: every connection is its own process, and only "
+		    "one could serve the port");
 		return (SETTINGS_EXIT_USAGE);
 	}
 
