@@ -354,8 +354,8 @@ metrics_resume_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Every request: /metrics and /healthz answer GET and HEAD (evhttp sends
- * no body for HEAD), other methods get 405, other paths 404.  /healthz
+ * Every request: /metrics and /healthz answer GET and HEAD, other methods
+ * get 405, other paths 404.  /healthz
  * says 503 while echod drains, so a balancer stops sending clients.
  */
 static void
@@ -399,15 +399,24 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(buf);
 }
 
-/* Send body with its type; scrapes must never come from a cache. */
+/*
+ * Send body with its type; scrapes must never come from a cache.  For
+ * HEAD, only its length: evhttp 2.1 would send the body and no length.
+ */
 static void
 metrics_reply(struct evhttp_request *req, int code, const char *type,
     struct evbuffer *body)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char		 len[32];
 
 	evhttp_add_header(h, "Content-Type", type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+		evhttp_add_header(h, "Content-Length", len);
+		body = NULL;
+	}
 	evhttp_send_reply(req, code, NULL, body);
 }
 
