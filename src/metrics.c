@@ -451,11 +451,13 @@ metrics_render(struct metrics *m, struct evbuffer *b)
 	    "cap in force", "gauge");
 	rv |= evbuffer_add_printf(b, "echod_connections_max %ld\n",
 	    srv->s_max_conns) < 0;
-	/* Read one after the other, in may lag out by a read: never < 0. */
+	/* Read one after the other, in may lag the rest by a read. */
 	rv |= metrics_family(b, "echod_queued_bytes", "bytes read and not "
-	    "yet echoed (bytes_in less bytes_out)", "gauge");
+	    "yet written back (bytes_in less bytes_out and bytes_dropped)",
+	    "gauge");
 	rv |= evbuffer_add_printf(b, "echod_queued_bytes %" PRIu64 "\n",
-	    t.bytes_in > t.bytes_out ? t.bytes_in - t.bytes_out : 0) < 0;
+	    t.bytes_in > t.bytes_out + t.bytes_dropped ? t.bytes_in -
+	    t.bytes_out - t.bytes_dropped : 0) < 0;
 	if ((fds = metrics_open_fds()) != -1) {
 		rv |= metrics_family(b, "echod_open_fds", "descriptors open",
 		    "gauge");

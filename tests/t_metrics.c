@@ -380,7 +380,17 @@ test_scrape(void)
 	else
 		test_parser(body, &st, d.d_ports[0], d.d_ports[1]);
 
-	close(fd);
+	/* The client that never read goes: its echo is dropped, not queued. */
+	client_reset(fd);
+	if (child_wait_stat(&d, &st, STAT(active), "==", 1, tmo(10)) == -1)
+		bail("the reset connection stayed open");
+	settle(&d, &st);
+	http(port, "GET /metrics HTTP/1.0\r\n\r\n", reply, sizeof(reply));
+	body = http_body(reply);
+	ok(scrape_value(body, "echod_queued_bytes", &v) == 0 && v == 0,
+	    "nothing queued once the stalled client is gone");
+	ok(scrape_value(body, "echod_bytes_dropped_total", &v) == 0 &&
+	    v > 0 && v == st.bytes_dropped, "what it left is counted dropped");
 	close(held);
 	child_done(&d);
 }
