@@ -217,7 +217,6 @@ static void
 metrics_admit(struct metrics *m)
 {
 	int	 full = m->m_nconns >= METRICS_CONNS_MAX;
-
 	size_t	 i;
 
 	if (m->m_http == NULL)
@@ -255,6 +254,7 @@ metrics_bev_cb(struct event_base *base, void *arg)
 	if ((bev = bufferevent_socket_new(base, -1, 0)) == NULL)
 		return (NULL);
 	bufferevent_incref(bev);
+	/* Below the cap, or evhttp would not be accepting: there is room. */
 	m->m_unclaimed[m->m_nunclaimed++] = bev;
 	event_active(&m->m_claim_ev, EV_TIMEOUT, 1);
 	m->m_nconns++;
