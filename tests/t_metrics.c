@@ -5,7 +5,8 @@
  * and every counter equal to the SIGUSR1 line taken right after, the
  * gauges and labels, /healthz, HTTP errors (404, 405 with Allow, a
  * malformed request, oversized headers, a body), the connection cap with
- * the echo service unaffected, the idle timeout, and bad --metrics values.
+ * the echo service unaffected, the idle timeout, /healthz while draining,
+ * a clean exit with metrics connections open, and bad --metrics values.
  */
 
 #include "config.h"
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +112,7 @@ static void	test_parser(const char *, const struct echod_stats *, int,
 static void	test_http(void);
 static void	test_cap(void);
 static void	test_timeout(void);
+static void	test_drain(void);
 static void	test_bad_values(void);
 
 /* The port of the "metrics on" line, or -1 with the log shown. */
@@ -392,6 +395,7 @@ test_scrape(void)
 	ok(scrape_value(body, "echod_bytes_dropped_total", &v) == 0 &&
 	    v > 0 && v == st.bytes_dropped, "what it left is counted dropped");
 	close(held);
+	is_int(child_stop(&d, tmo(10)), 0, "scraped daemon: exit 0");
 	child_done(&d);
 }
 
@@ -520,6 +524,7 @@ test_http(void)
 
 	http(port, "GET /healthz HTTP/1.0\r\n\r\n", reply, sizeof(reply));
 	is_int(http_status(reply), 200, "still serving after bad requests");
+	is_int(child_stop(&d, tmo(10)), 0, "after bad requests: exit 0");
 	child_done(&d);
 }
 
@@ -579,6 +584,9 @@ test_cap(void)
 	}
 	is_int(http_status(reply), 200, "a freed slot is taken again");
 
+	/* The metrics connections still open go with the daemon. */
+	is_int(child_stop(&d, tmo(10)), 0, "with metrics connections open: "
+	    "exit 0");
 	for (i = 0; i < METRICS_CONNS; i++) {
 		if (i != 1)
 			close(fds[i]);
@@ -602,6 +610,46 @@ test_timeout(void)
 	ok(http_read(fd, reply, sizeof(reply), NULL, tmo(METRICS_TIMEOUT +
 	    10)) == 0 && reply[0] == '\0', "idle connection closed after %ds",
 	    METRICS_TIMEOUT);
+	close(fd);
+	is_int(child_stop(&d, tmo(10)), 0, "after the timeout: exit 0");
+	child_done(&d);
+}
+
+/*
+ * While echod drains after SIGTERM, held up by a client that reads
+ * nothing, /healthz says 503 and /metrics still answers.
+ */
+static void
+test_drain(void)
+{
+	struct child	 d;
+	struct xfer	 x;
+	char		 reply[HTTP_MAX];
+	int		 port, fd;
+
+	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "--high-water",
+	    HIGH_WATER, "--shutdown-timeout", "30", "--metrics",
+	    "127.0.0.1:0", NULL) == -1 || (port = metrics_port(&d)) == -1)
+		bail("echod did not start");
+	if ((fd = client_connect_rcvbuf("127.0.0.1", d.d_port,
+	    CLIENT_RCVBUF)) == -1)
+		bail("connect: %s", strerror(errno));
+	xfer_init(&x, fd, 3, FILL_MAX);
+	x.x_noread = 1;
+	xfer_fill(&x, 16384, BLOCKED_SEC);
+	kill(d.d_pid, SIGTERM);
+	if (child_log_wait(&d, 0, "draining 1 connection", tmo(10)) == -1)
+		bail("echod did not drain");
+
+	http(port, "GET /healthz HTTP/1.0\r\n\r\n", reply, sizeof(reply));
+	is_int(http_status(reply), 503, "/healthz while draining: 503");
+	is_int(strcmp(http_body(reply), "draining\n"), 0,
+	    "/healthz while draining: says so");
+	http(port, "GET /metrics HTTP/1.0\r\n\r\n", reply, sizeof(reply));
+	is_int(http_status(reply), 200, "/metrics while draining: 200");
+
+	/* A second signal ends the drain. */
+	is_int(child_stop(&d, tmo(10)), 0, "after the drain: exit 0");
 	close(fd);
 	child_done(&d);
 }
@@ -691,6 +739,7 @@ main(void)
 	test_http();
 	test_cap();
 	test_timeout();
+	test_drain();
 	test_bad_values();
 	rmdir(tmpdir);
 	return (tap_done());
