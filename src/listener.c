@@ -399,7 +399,6 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 {
 	struct listeners *ls = arg;
 	struct server	*srv = ls->l_server;
-
 	size_t		 i;
 
 	if (atomic_fetch_add(&srv->s_active, 1) >= srv->s_max_conns) {
