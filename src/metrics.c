@@ -42,6 +42,12 @@
 /* GET and HEAD carry no body; evhttp answers 413 to one. */
 #define METRICS_BODY_MAX	0
 
+/* Every method libevent 2.1 parses. */
+#define METRICS_METHODS		(EVHTTP_REQ_GET | EVHTTP_REQ_POST |		\
+	EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |		\
+	EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |	\
+	EVHTTP_REQ_PATCH)
+
 /* How long accepting pauses when descriptors or memory run out. */
 #define METRICS_PAUSE_SEC	1
 
@@ -148,6 +154,8 @@ metrics_start(struct server *srv, struct event_base *base)
 	evhttp_set_timeout(m->m_http, METRICS_TIMEOUT_SEC);
 	evhttp_set_max_headers_size(m->m_http, METRICS_HEADERS_MAX);
 	evhttp_set_max_body_size(m->m_http, METRICS_BODY_MAX);
+	/* Every method evhttp knows reaches us, for a 405, not its 501. */
+	evhttp_set_allowed_methods(m->m_http, METRICS_METHODS);
 	evhttp_set_gencb(m->m_http, metrics_request_cb, m);
 	evhttp_set_bevcb(m->m_http, metrics_bev_cb, m);
 	metrics_running = m;

@@ -508,6 +508,8 @@ test_http(void)
 	like(reply, "\r\nAllow: GET, HEAD\r\n", "405: Allow: GET, HEAD");
 	http(port, "DELETE /healthz HTTP/1.0\r\n\r\n", reply, sizeof(reply));
 	is_int(http_status(reply), 405, "DELETE: 405");
+	http(port, "OPTIONS /metrics HTTP/1.0\r\n\r\n", reply, sizeof(reply));
+	is_int(http_status(reply), 405, "OPTIONS: 405, not 501");
 
 	http(port, "GARBAGE\r\n\r\n", reply, sizeof(reply));
 	is_int(http_status(reply), 400, "malformed request: 400");
