@@ -474,9 +474,25 @@ static void
 test_http(void)
 {
 	struct child	 d;
+	static const struct {
+		const char	*request;
+		int		 status;
+		const char	*what;
+	} replies[] = {
+		{ "GET /metrics?x=1 HTTP/1.0\r\n\r\n", 200,
+		    "/metrics with a query" },
+		{ "GET /nothing HTTP/1.0\r\n\r\n", 404, "unknown path" },
+		{ "POST /metrics HTTP/1.0\r\n\r\n", 405, "POST" },
+		{ "DELETE /healthz HTTP/1.0\r\n\r\n", 405, "DELETE" },
+		{ "OPTIONS /metrics HTTP/1.0\r\n\r\n", 405, "OPTIONS" },
+		{ "FROB /metrics HTTP/1.0\r\n\r\n", 501, "an unknown method" },
+		{ "GARBAGE\r\n\r\n", 400, "a malformed request" },
+		{ "GET /metrics HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+		    413, "a body" },
+	};
 	char		 reply[HTTP_MAX], req[16384];
 	const char	*p;
-	size_t		 len;
+	size_t		 i, len;
 	int		 port;
 
 	if (child_start(&d, NULL, "-l", "127.0.0.1:0", "--metrics",
@@ -497,32 +513,20 @@ test_http(void)
 	is_int((long long)strlen(http_body(reply)), 0,
 	    "HEAD /metrics: no body");
 
-	http(port, "GET /metrics?x=1 HTTP/1.0\r\n\r\n", reply, sizeof(reply));
-	is_int(http_status(reply), 200, "/metrics with a query: 200");
-
-	http(port, "GET /nothing HTTP/1.0\r\n\r\n", reply, sizeof(reply));
-	is_int(http_status(reply), 404, "unknown path: 404");
-
-	http(port, "POST /metrics HTTP/1.0\r\n\r\n", reply, sizeof(reply));
-	is_int(http_status(reply), 405, "POST: 405");
-	like(reply, "\r\nAllow: GET, HEAD\r\n", "405: Allow: GET, HEAD");
-	http(port, "DELETE /healthz HTTP/1.0\r\n\r\n", reply, sizeof(reply));
-	is_int(http_status(reply), 405, "DELETE: 405");
-	http(port, "OPTIONS /metrics HTTP/1.0\r\n\r\n", reply, sizeof(reply));
-	is_int(http_status(reply), 405, "OPTIONS: 405, not 501");
-
-	http(port, "GARBAGE\r\n\r\n", reply, sizeof(reply));
-	is_int(http_status(reply), 400, "malformed request: 400");
+	for (i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
+		http(port, replies[i].request, reply, sizeof(reply));
+		is_int(http_status(reply), replies[i].status, "%s: %d",
+		    replies[i].what, replies[i].status);
+		if (replies[i].status == 405)
+			like(reply, "\r\nAllow: GET, HEAD\r\n",
+			    "%s: Allow: GET, HEAD", replies[i].what);
+	}
 
 	snprintf(req, sizeof(req), "GET /metrics HTTP/1.0\r\nX-Pad: %0*d"
 	    "\r\n\r\n", 9000, 0);
 	http(port, req, reply, sizeof(reply));
 	ok(http_status(reply) >= 400 && http_status(reply) < 500,
 	    "headers over 8 KiB: refused with a 4xx");
-
-	http(port, "GET /metrics HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
-	    reply, sizeof(reply));
-	is_int(http_status(reply), 413, "a body: 413");
 
 	http(port, "GET /healthz HTTP/1.0\r\n\r\n", reply, sizeof(reply));
 	is_int(http_status(reply), 200, "still serving after bad requests");
