@@ -273,22 +273,23 @@ metrics_bev_cb(struct event_base *base, void *arg)
 /*
  * Right after the accept, before any of their events: evhttp set each new
  * connection as its bufferevent's callback argument, so give it the close
- * callback.  Without callbacks, evhttp has freed the connection already.
+ * callback.  Without an event callback, which evhttp always sets, it has
+ * closed the connection already.
  */
 static void
 metrics_claim_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct metrics			*m = arg;
 	struct bufferevent		*bev;
-	bufferevent_data_cb		 readcb;
+	bufferevent_event_cb		 eventcb;
 	void				*evcon;
 
 	(void)fd;
 	(void)what;
 	while (m->m_nunclaimed > 0) {
 		bev = m->m_unclaimed[--m->m_nunclaimed];
-		bufferevent_getcb(bev, &readcb, NULL, NULL, &evcon);
-		if (readcb != NULL && evcon != NULL)
+		bufferevent_getcb(bev, NULL, NULL, &eventcb, &evcon);
+		if (eventcb != NULL && evcon != NULL)
 			evhttp_connection_set_closecb(evcon, metrics_conn_gone,
 			    m);
 		else
