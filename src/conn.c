@@ -613,6 +613,9 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 
 	stats_add((_Atomic uint64_t *)((char *)cp->cp_stats +
 	    conn_close_reasons[why].cr_counter), 1);
+	/* Read and never to be echoed: in - out - dropped stays the queue. */
+	stats_add(&cp->cp_stats->st_bytes_dropped, lost +
+	    evbuffer_get_length(bufferevent_get_input(c->c_bev)));
 	if (c->c_flags & CONN_LOGGED) {
 		struct conn_log	*cl = conn_log(c);
 		char		 peer[128];

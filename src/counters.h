@@ -34,6 +34,8 @@
 	    "whole PROXY header came within --proxy-timeout")		\
 	X(bytes_in, "bytes read from clients")				\
 	X(bytes_out, "bytes written back to clients")			\
+	X(bytes_dropped, "bytes read but never written back: still "	\
+	    "queued when their connection closed")			\
 	X(accept_errors, "failed calls to accept()")			\
 	X(accept_pauses, "times accepting paused for lack of "		\
 	    "descriptors or memory")					\

@@ -197,6 +197,8 @@ main_teardown(struct main_state *m)
 	if (m->m_done_ev != NULL)
 		event_free(m->m_done_ev);
 	m->m_done_ev = NULL;
+	/* Before the loop it runs on; it was bound before the workers. */
+	metrics_free(srv);
 	/* Also frees the worker whose set-up failed half way. */
 	worker_join_all(srv);
 	if (srv->s_done[0] != -1) {
@@ -278,6 +280,7 @@ main(int argc, char *argv[])
 		log_open_syslog();
 
 	if (main_open_sockets(&srv, &settings) == -1 ||
+	    metrics_open(&srv) == -1 ||
 	    main_become_service(&srv, &settings) == -1)
 		goto out;
 
@@ -308,6 +311,8 @@ main(int argc, char *argv[])
 			goto out;
 		}
 	}
+	if (metrics_start(&srv, m.m_base) == -1)
+		goto out;
 
 	/*
 	 * The sockets are listening, so clients already queue: say so, and

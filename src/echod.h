@@ -61,6 +61,20 @@
  */
 #define FD_SLACK_MAX		64
 
+/*
+ * Most HTTP connections the --metrics endpoint serves at once: one
+ * Prometheus scrapes over one connection, and a few people may look too.
+ * More are accepted and closed at once, so scrapes cannot take the
+ * descriptors connections need.
+ */
+#define METRICS_CONNS_MAX	4
+
+/* Most addresses one --metrics name may resolve to (localhost: two). */
+#define METRICS_BOUND_MAX	4
+
+/* Descriptors --metrics may hold: its sockets and its connections. */
+#define METRICS_FDS		(METRICS_BOUND_MAX + METRICS_CONNS_MAX)
+
 /* Seconds between the checks for idle and stalled connections. */
 #define SWEEP_INTERVAL_SEC	1
 
@@ -165,6 +179,7 @@ struct settings {
 	const char		*log_file;	/* made absolute by main */
 	const char		*pidfile;	/* made absolute by main */
 	const char		*user;
+	struct listen_spec	 metrics;	/* ls_arg empty: no endpoint */
 };
 
 /* What settings_parse() tells main to do next. */
@@ -199,6 +214,7 @@ struct bound {
 							   made, or "" */
 	dev_t		 b_dev;		/* b_path's, to remove only ours */
 	ino_t		 b_ino;
+	_Atomic uint64_t b_accepted;	/* admitted here; every worker adds */
 };
 
 /*
@@ -254,6 +270,7 @@ struct ev_token_bucket_cfg;
 struct bufferevent_rate_limit_group;
 struct udp;
 struct udp_sources;
+struct metrics;
 TAILQ_HEAD(conn_list, conn);
 
 /*
@@ -267,7 +284,7 @@ struct conn_pool {
 	struct stats		*cp_stats;
 	_Atomic long		*cp_active;	/* open in the whole process */
 	struct conn_list	 cp_conns;
-	size_t			 cp_nconns;
+	_Atomic size_t		 cp_nconns;	/* the metrics read it too */
 	uint32_t		 cp_tick;	/* advanced by the sweep */
 	int			 cp_shaped;	/* --rate, --total-rate, --delay */
 	struct ev_token_bucket_cfg *cp_rate;	/* --rate, each connection */
@@ -316,6 +333,7 @@ struct server {
 	int			 s_nstarted;	/* workers running; all but 0 in threads */
 	int			 s_done[2];	/* workers report their exit here */
 	int			 s_inetd_fd;	/* --inetd: the one connection */
+	struct metrics		*s_metrics;	/* --metrics, or NULL */
 };
 
 /* daemon.c */
@@ -348,6 +366,9 @@ long		 delay_wait_ms(const struct delay_line *, uint64_t);
 
 /* listener.c */
 int		 listener_adopt(struct server *);
+int		 listener_bind(const struct settings *,
+		    const struct listen_spec *, int, int, struct bound *, size_t,
+		    size_t *);
 int		 listener_bind_all(struct server *);
 void		 listener_close_all(struct server *);
 void		 listener_remove_all(struct server *);
@@ -389,6 +410,10 @@ void		 log_close(void);
 /* proxy.c */
 int		 proxy_parse(const void *, size_t, struct proxy_addr *,
 		    const char **);
+/* metrics.c */
+int		 metrics_open(struct server *);
+int		 metrics_start(struct server *, struct event_base *);
+void		 metrics_free(struct server *);
 
 /* settings.c */
 void		 settings_init(struct settings *);

@@ -31,7 +31,7 @@
 /* One socket an event loop accepts on, and what its connections need. */
 struct listener_sock {
 	struct listeners	*lk_owner;
-	const struct bound	*lk_bound;
+	struct bound		*lk_bound;	/* its b_accepted is counted */
 	struct evconnlistener	*lk_evl;
 };
 
@@ -49,11 +49,11 @@ struct listeners {
 	uint64_t		 l_unlogged;	/* pauses since then */
 };
 
-static int	listener_bind_one(struct server *, const struct listen_spec *,
-		    const struct sockaddr *, socklen_t, int);
-static int	listener_bind_specs(struct server *,
-		    const struct listen_spec *, size_t, int);
-static int	listener_bind_unix(struct server *, const struct listen_spec *);
+static int	listener_bind_one(const struct settings *,
+		    const struct listen_spec *, const struct sockaddr *,
+		    socklen_t, int, int, struct bound *);
+static int	listener_bind_unix(const struct settings *,
+		    const struct listen_spec *, int, struct bound *);
 static int	listener_clear_stale(const char *);
 static void	listener_remove_path(struct bound *);
 static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
@@ -65,18 +65,17 @@ static void	listener_resume(struct listeners *);
 static void	listener_resume_cb(evutil_socket_t, short, void *);
 
 /*
- * Bind one socket of type (SOCK_STREAM or SOCK_DGRAM) and listen on it
- * if it is a stream: a resolved address, or a Unix socket whose path
- * listener_bind_unix() has cleared.  Returns 0, 1 when the address family
- * is missing from this host (skipped for wildcards), or -1 with the
- * reason logged.
+ * Bind one socket of type (SOCK_STREAM or SOCK_DGRAM) into b, and listen
+ * on it with backlog if it is a stream: a resolved address, or a Unix
+ * socket whose path listener_bind_unix() has cleared.  Returns 0, 1 when
+ * the address family is missing from this host (skipped for wildcards),
+ * or -1 with the reason logged.
  */
 static int
-listener_bind_one(struct server *srv, const struct listen_spec *ls,
-    const struct sockaddr *sa, socklen_t salen, int type)
+listener_bind_one(const struct settings *s, const struct listen_spec *ls,
+    const struct sockaddr *sa, socklen_t salen, int type, int backlog,
+    struct bound *b)
 {
-	const struct settings	*s = srv->s_settings;
-	struct bound		*b;
 	struct sockaddr_storage	 ss;
 	struct stat		 st;
 	socklen_t		 sslen = sizeof(ss);
@@ -85,10 +84,6 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	int			 fd, on = 1, file, rv;
 
 	log_sockaddr(sa, salen, name, sizeof(name));
-	if (srv->s_nbound == sizeof(srv->s_bound) / sizeof(srv->s_bound[0])) {
-		log_warnx("cannot listen on %s: too many addresses", name);
-		return (-1);
-	}
 	/* A path, not an abstract name: a file that needs its mode. */
 	file = sa->sa_family == AF_UNIX && ls->ls_path[0] == '/';
 	fd = socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -156,11 +151,11 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 			log_warn("cannot listen on %s", name);
 		return (-1);
 	}
-	b = &srv->s_bound[srv->s_nbound];
 	memset(b, 0, sizeof(*b));
 	b->b_fd = fd;
 	b->b_type = type;
 	b->b_proxy = ls->ls_proxy;
+	atomic_init(&b->b_accepted, 0);
 	if (file) {
 		/* Ours from here on: removed again on any failure. */
 		snprintf(b->b_path, sizeof(b->b_path), "%s", ls->ls_path);
@@ -169,13 +164,12 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 			b->b_ino = st.st_ino;
 		}
 	}
-	if (type == SOCK_STREAM && listen(fd, s->backlog) == -1) {
+	if (type == SOCK_STREAM && listen(fd, backlog) == -1) {
 		log_warn("cannot listen on %s", name);
 		listener_remove_path(b);
 		close(fd);
 		return (-1);
 	}
-	srv->s_nbound++;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		log_sockaddr((struct sockaddr *)&ss, sslen, b->b_name,
 		    sizeof(b->b_name));
@@ -193,60 +187,81 @@ int
 listener_bind_all(struct server *srv)
 {
 	const struct settings	*s = srv->s_settings;
+	const size_t		 max = sizeof(srv->s_bound) /
+				    sizeof(srv->s_bound[0]);
+	size_t			 i;
 
-	if (listener_bind_specs(srv, s->listen, s->nlisten, SOCK_STREAM) ==
-	    -1 || listener_bind_specs(srv, s->udp, s->nudp, SOCK_DGRAM) == -1) {
-		listener_close_all(srv);
-		return (-1);
-	}
+	for (i = 0; i < s->nlisten; i++)
+		if (listener_bind(s, &s->listen[i], SOCK_STREAM, s->backlog,
+		    srv->s_bound, max, &srv->s_nbound) == -1)
+			goto fail;
+	for (i = 0; i < s->nudp; i++)
+		if (listener_bind(s, &s->udp[i], SOCK_DGRAM, 0, srv->s_bound,
+		    max, &srv->s_nbound) == -1)
+			goto fail;
 	return (0);
+fail:
+	listener_remove_all(srv);
+	listener_close_all(srv);
+	return (-1);
 }
 
-/* Resolve and bind n addresses of one socket type; -1 (logged) on failure. */
-static int
-listener_bind_specs(struct server *srv, const struct listen_spec *specs,
-    size_t n, int type)
+/*
+ * Bind every address one argument names (a Unix socket, or all a name
+ * resolves to), of type, into b[*nb] on, at most max in all.  Nothing of
+ * it is left bound on failure.  Returns 0 or -1 with the reason logged.
+ */
+int
+listener_bind(const struct settings *s, const struct listen_spec *ls,
+    int type, int backlog, struct bound *b, size_t max, size_t *nb)
 {
 	struct addrinfo		 hints, *res, *ai;
-	size_t			 i;
-	int			 error;
+	size_t			 before = *nb;
+	int			 error, rv = 0;
 
-	for (i = 0; i < n; i++) {
-		const struct listen_spec *ls = &specs[i];
-		size_t	 before = srv->s_nbound;
-
-		if (ls->ls_unix) {
-			if (listener_bind_unix(srv, ls) == -1)
-				return (-1);
-			continue;
-		}
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = AF_UNSPEC;
-		hints.ai_socktype = type;
-		hints.ai_protocol = type == SOCK_STREAM ? IPPROTO_TCP :
-		    IPPROTO_UDP;
-		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-		error = getaddrinfo(ls->ls_host[0] ? ls->ls_host : NULL,
-		    ls->ls_port, &hints, &res);
-		if (error != 0) {
-			log_warnx("cannot listen on '%s': %s", ls->ls_arg,
-			    error == EAI_SYSTEM ? strerror(errno) :
-			    gai_strerror(error));
+	if (*nb == max) {
+		log_warnx("cannot listen on '%s': too many addresses",
+		    ls->ls_arg);
+		return (-1);
+	}
+	if (ls->ls_unix) {
+		if (listener_bind_unix(s, ls, backlog, &b[*nb]) == -1)
 			return (-1);
-		}
-		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			if (listener_bind_one(srv, ls, ai->ai_addr,
-			    ai->ai_addrlen, type) == -1) {
-				freeaddrinfo(res);
-				return (-1);
-			}
-		}
-		freeaddrinfo(res);
-		if (srv->s_nbound == before) {
-			log_warnx("cannot listen on '%s': no usable address",
+		(*nb)++;
+		return (0);
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = type;
+	hints.ai_protocol = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	error = getaddrinfo(ls->ls_host[0] ? ls->ls_host : NULL, ls->ls_port,
+	    &hints, &res);
+	if (error != 0) {
+		log_warnx("cannot listen on '%s': %s", ls->ls_arg,
+		    error == EAI_SYSTEM ? strerror(errno) :
+		    gai_strerror(error));
+		return (-1);
+	}
+	for (ai = res; ai != NULL && rv != -1; ai = ai->ai_next) {
+		if (*nb == max) {
+			log_warnx("cannot listen on '%s': too many addresses",
 			    ls->ls_arg);
-			return (-1);
-		}
+			rv = -1;
+		} else if ((rv = listener_bind_one(s, ls, ai->ai_addr,
+		    ai->ai_addrlen, type, backlog, &b[*nb])) == 0)
+			(*nb)++;
+	}
+	freeaddrinfo(res);
+	if (rv != -1 && *nb == before) {
+		log_warnx("cannot listen on '%s': no usable address",
+		    ls->ls_arg);
+		rv = -1;
+	}
+	if (rv == -1) {
+		while (*nb > before)
+			close(b[--(*nb)].b_fd);
+		return (-1);
 	}
 	return (0);
 }
@@ -257,7 +272,8 @@ listener_bind_specs(struct server *srv, const struct listen_spec *specs,
  * first.  Returns 0 or -1 (logged).
  */
 static int
-listener_bind_unix(struct server *srv, const struct listen_spec *ls)
+listener_bind_unix(const struct settings *s, const struct listen_spec *ls,
+    int backlog, struct bound *b)
 {
 	struct sockaddr_un	 sun;
 	socklen_t		 len;
@@ -274,8 +290,8 @@ listener_bind_unix(struct server *srv, const struct listen_spec *ls)
 		if (listener_clear_stale(ls->ls_path) == -1)
 			return (-1);
 	}
-	return (listener_bind_one(srv, ls, (struct sockaddr *)&sun, len,
-	    SOCK_STREAM));
+	return (listener_bind_one(s, ls, (struct sockaddr *)&sun, len,
+	    SOCK_STREAM, backlog, b) == 0 ? 0 : -1);
 }
 
 /*
@@ -474,7 +490,7 @@ listener_max_conns(struct server *srv)
 
 	/* Each thread holds a duplicate of every listening socket. */
 	reserve = FD_RESERVE_MAIN + (long)s->threads * (FD_RESERVE_WORKER +
-	    (long)srv->s_nbound);
+	    (long)srv->s_nbound) + (s->metrics.ls_arg[0] ? METRICS_FDS : 0);
 	slack = limit / 16 < FD_SLACK_MAX ? limit / 16 : FD_SLACK_MAX;
 	avail = limit > reserve + slack ? limit - reserve - slack : 1;
 	if (s->max_conns == 0)
@@ -599,6 +615,8 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		sa = (struct sockaddr *)&ss;
 		salen = (int)sslen;
 	}
+	atomic_fetch_add_explicit(&lk->lk_bound->b_accepted, 1,
+	    memory_order_relaxed);
 	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen,
 	    lk->lk_bound->b_proxy);
 }

@@ -95,7 +95,8 @@ enum {
 	OPT_UDP_RATE,
 	OPT_UDP_TOTAL_RATE,
 	OPT_PROXY_TIMEOUT,
-	OPT_SOCKET_MODE
+	OPT_SOCKET_MODE,
+	OPT_METRICS
 };
 
 static const struct option long_options[] = {
@@ -127,6 +128,7 @@ static const struct option long_options[] = {
 	{ "proxy-timeout",	required_argument,	NULL,
 	    OPT_PROXY_TIMEOUT },
 	{ "socket-mode",	required_argument,	NULL, OPT_SOCKET_MODE },
+	{ "metrics",		required_argument,	NULL, OPT_METRICS },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -208,6 +210,7 @@ settings_usage(FILE *fp)
 "             [--rate bytes] [--total-rate bytes] [--delay ms]\n"
 "             [-u address[:port]] [--udp-allow-port port]\n"
 "             [--udp-rate pps] [--udp-total-rate pps]\n"
+"             [--metrics address:port]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
 "\n"
@@ -251,6 +254,8 @@ settings_usage(FILE *fp)
 "      --udp-rate PPS         UDP echoes a second per source address (and\n"
 "                             thread), 0 no limit [%d]\n"
 "      --udp-total-rate PPS   UDP echoes a second in all, 0 no limit [%d]\n"
+"      --metrics ADDR:PORT    serve Prometheus metrics over HTTP here\n"
+"                             (GET /metrics, /healthz) [default: off]\n"
 "  -v, --verbose              log more (one line per connection); repeatable\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -485,6 +490,38 @@ settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * Whether an ADDR[:PORT] argument names its port: the metrics endpoint
+ * has no well-known one to fall back on.
+ */
+static int
+settings_has_port(const char *arg)
+{
+	const char	*colon = strchr(arg, ':');
+
+	if (*arg == '[')
+		return (strstr(arg, "]:") != NULL);
+	if (colon != NULL)
+		return (strchr(colon + 1, ':') == NULL);
+	return (*arg != '\0' && strspn(arg, "0123456789") == strlen(arg));
+}
+
+/* The --metrics address, or -1 once the mistake is reported. */
+static int
+settings_metrics_opt(FILE *err, struct listen_spec *ls)
+{
+	char	 why[128];
+
+	if (settings_parse_listen(ls, optarg, why, sizeof(why)) == 0) {
+		if (settings_has_port(optarg))
+			return (0);
+		snprintf(why, sizeof(why), "no port given (ADDR:PORT)");
+	}
+	memset(ls, 0, sizeof(*ls));
+	return (settings_usage_error(err, "invalid --metrics '%s': %s",
+	    optarg, why));
 }
 
 /* The value of a count option, or -1 once the mistake is reported. */
@@ -736,6 +773,10 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			    &s->user) == -1)
 				return (SETTINGS_EXIT_USAGE);
 			break;
+		case OPT_METRICS:
+			if (settings_metrics_opt(err, &s->metrics) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
 		case OPT_INETD:
 			s->inetd = 1;
 			break;
@@ -815,6 +856,18 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 	if (s->inetd && s->nudp > 0) {
 		settings_usage_error(err, "--inetd serves the connection on "
 		    "standard input; it takes no --udp");
+		return (SETTINGS_EXIT_USAGE);
+	}
+
+	/*
+	 * Each --inetd connection is a process of its own: the first would
+	 * hold the port, the next fail to start, and each would count only
+	 * itself.
+	 */
+	if (s->inetd && s->metrics.ls_arg[0] != '\0') {
+		settings_usage_error(err, "--metrics cannot be used with "
+		    "--inetd: every connection is its own process, and only "
+		    "one could serve the port");
 		return (SETTINGS_EXIT_USAGE);
 	}
 

@@ -732,8 +732,8 @@ stats_parse(const char *text, struct echod_stats *st)
 uint64_t
 stats_queued(const struct echod_stats *st)
 {
-	return (st->bytes_in > st->bytes_out ? st->bytes_in - st->bytes_out :
-	    0);
+	return (st->bytes_in > st->bytes_out + st->bytes_dropped ?
+	    st->bytes_in - st->bytes_out - st->bytes_dropped : 0);
 }
 
 /*

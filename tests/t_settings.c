@@ -461,6 +461,7 @@ test_defaults(void)
 	cmp_u64(p.p_s.low_water, "==", 32 * 1024, "default low water 32k");
 	is_int(p.p_s.threads, 1, "default one thread");
 	is_int(p.p_s.verbosity, LOG_LEVEL_NOTICE, "default verbosity notice");
+	ok(p.p_s.metrics.ls_arg[0] == '\0', "default: no metrics endpoint");
 	ok(p.p_out[0] == '\0' && p.p_err[0] == '\0',
 	    "no arguments: nothing printed");
 	parsed_free(&p);
@@ -533,6 +534,20 @@ test_parse_good(void)
 	    "--inetd --syslog: run");
 	ok(p.p_s.inetd && p.p_s.use_syslog && p.p_s.log_file == NULL,
 	    "--inetd --syslog: both set");
+	parsed_free(&p);
+
+	is_int(parse(&p, "--metrics", "[::1]:9107", NULL), SETTINGS_RUN,
+	    "--metrics [::1]:9107: run");
+	ok(strcmp(p.p_s.metrics.ls_host, "::1") == 0 &&
+	    strcmp(p.p_s.metrics.ls_port, "9107") == 0 &&
+	    p.p_s.listen_default, "--metrics: kept apart from --listen");
+	parsed_free(&p);
+
+	is_int(parse(&p, "--metrics", "9107", NULL), SETTINGS_RUN,
+	    "--metrics with a bare port: run");
+	ok(strcmp(p.p_s.metrics.ls_host, "") == 0 &&
+	    strcmp(p.p_s.metrics.ls_port, "9107") == 0,
+	    "--metrics 9107: every address");
 	parsed_free(&p);
 
 	/* A lone --high-water below the default low mark drags it along. */
@@ -636,6 +651,15 @@ test_parse_bad(void)
 		    "deadline" },
 		{ "--proxy-timeout", "2d", NULL, NULL,
 		    "invalid --proxy-timeout '2d'" },
+		{ "--metrics", "127.0.0.1", NULL, NULL,
+		    "invalid --metrics '127.0.0.1': no port given" },
+		{ "--metrics", "::1", NULL, NULL,
+		    "invalid --metrics '::1': no port given" },
+		{ "--metrics", "*", NULL, NULL,
+		    "invalid --metrics '*': no port given" },
+		{ "--metrics", "[::1]:", NULL, NULL, "invalid --metrics" },
+		{ "--inetd", "--metrics", "127.0.0.1:9107", NULL,
+		    "--metrics cannot be used with --inetd" },
 	};
 	struct parsed	 p;
 	size_t		 i;
