@@ -39,6 +39,8 @@
 #define CONN_READ_CAPPED 0x04	/* reads capped below CONN_READ_CAP */
 #define CONN_COUNTING	0x08	/* conn_written_cb watches the output */
 #define CONN_LOGGED	0x10	/* c_log[0] is there */
+#define CONN_TLS	0x20	/* from a "tls:" listener: see tls.c */
+#define CONN_TLS_UP	0x40	/* its handshake has completed */
 
 /*
  * What only the per-connection log line (-v) needs.  Without -v it is
@@ -75,6 +77,8 @@ static const struct {
 #undef CLOSE_ENTRY
 };
 
+static struct bufferevent *conn_bufferevent_new(struct event_base *, int,
+		    int);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_write_cb(struct bufferevent *, void *);
 static void	conn_event_cb(struct bufferevent *, short, void *);
@@ -146,29 +150,56 @@ conn_pool_init(struct conn_pool *cp, struct event_base *base,
 }
 
 /*
- * Take over an accepted, non-blocking socket.  The caller has already
- * counted it in *cp_active; on failure it is closed and uncounted here.
+ * The connection's bufferevent, which owns fd: a socket bufferevent, or
+ * for a "tls:" listener one that runs the TLS handshake first.  NULL, fd
+ * closed, for want of memory.
+ */
+static struct bufferevent *
+conn_bufferevent_new(struct event_base *base, int fd, int tls)
+{
+	struct bufferevent	*bev;
+
+#ifdef HAVE_OPENSSL
+	if (tls)
+		return (tls_bufferevent_new(base, fd));
+#else
+	(void)tls;
+#endif
+	if ((bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
+		close(fd);
+	return (bev);
+}
+
+/*
+ * Take over an accepted, non-blocking socket, with TLS if tls.  The
+ * caller has already counted it in *cp_active; on failure it is closed
+ * and uncounted here.
  */
 void
 conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
-    socklen_t salen)
+    socklen_t salen, int tls)
 {
 	const struct settings	*s = cp->cp_settings;
 	struct conn		*c;
 	int			 logged = log_enabled(LOG_LEVEL_INFO);
 
 	if ((c = calloc(1, sizeof(*c) + (logged ? sizeof(c->c_log[0]) :
-	    0))) == NULL || (c->c_bev = bufferevent_socket_new(cp->cp_base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	    0))) == NULL)
+		close(fd);
+	else
+		c->c_bev = conn_bufferevent_new(cp->cp_base, fd, tls);
+	if (c == NULL || c->c_bev == NULL) {
 		log_warnx("connection dropped: out of memory");
 		free(c);
-		close(fd);
 		atomic_fetch_sub(cp->cp_active, 1);
 		stats_add(&cp->cp_stats->st_oom_closed, 1);
 		return;
 	}
 	c->c_pool = cp;
 	c->c_tick = cp->cp_tick;
+	if (tls)
+		c->c_flags |= CONN_TLS;
 	if (logged) {
 		c->c_flags |= CONN_LOGGED;
 		c->c_log[0].cl_start_ms = conn_now_ms();
@@ -209,7 +240,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer	*in = bufferevent_get_input(bev);
 	struct evbuffer	*out = bufferevent_get_output(bev);
 	size_t		 n = evbuffer_get_length(in), queued;
-	int		 sent;
+	int		 sent, plain = !(c->c_flags & CONN_TLS);
 
 	if (c->c_flags & CONN_LOGGED)
 		c->c_log[0].cl_bytes_in += n;
@@ -219,9 +250,11 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	/*
 	 * The input, not the output: libevent keeps a socket bufferevent's
 	 * output frozen at its start, so only its own write event may
-	 * drain it.
+	 * drain it.  Never for TLS: its socket carries records, so all of
+	 * its echo goes through the output, which bufferevent_openssl
+	 * encrypts.
 	 */
-	if (n < CONN_READ_CAP && evbuffer_get_length(out) == 0) {
+	if (plain && n < CONN_READ_CAP && evbuffer_get_length(out) == 0) {
 		sent = evbuffer_write(in, bufferevent_getfd(bev));
 		if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 		    errno != EINTR) {
@@ -242,7 +275,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	conn_limit_read(c, queued);
-	if (n >= CONN_READ_CAP)
+	/* A TLS read event already takes a whole record. */
+	if (plain && n >= CONN_READ_CAP)
 		event_active(&bev->ev_read, EV_READ, 1);
 }
 
@@ -347,15 +381,30 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
- * EOF or an error.  libevent has already stopped reading; after EOF the
- * queue is still owed to the peer, so the connection ends only when the
- * write callback finds it empty (low watermark 0).
+ * EOF or an error, or a TLS handshake completed.  libevent has already
+ * stopped reading; after EOF the queue is still owed to the peer, so the
+ * connection ends only when the write callback finds it empty (low
+ * watermark 0).  A TLS connection whose handshake has not completed ends
+ * at once, and any error of a TLS connection is a TLS close: its reason
+ * (OpenSSL's, or the socket's) is logged.
  */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		c->c_flags |= CONN_TLS_UP;
+		c->c_tick = c->c_pool->cp_tick;
+		stats_add(&c->c_pool->cp_stats->st_tls_handshakes, 1);
+		return;
+	}
+	if ((c->c_flags & CONN_TLS) && ((what & BEV_EVENT_ERROR) ||
+	    !(c->c_flags & CONN_TLS_UP))) {
+		conn_close(c, CLOSE_TLS, (what & BEV_EVENT_ERROR) ?
+		    EVUTIL_SOCKET_ERROR() : 0);
+		return;
+	}
 	if (what & BEV_EVENT_ERROR) {
 		conn_close(c, CLOSE_ERROR, EVUTIL_SOCKET_ERROR());
 		return;
@@ -368,11 +417,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	c->c_flags |= CONN_PEER_EOF;
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	/* bufferevent_openssl stops writing too at EOF: the echo is owed. */
+	if ((c->c_flags & CONN_TLS) && bufferevent_enable(bev, EV_WRITE) == -1)
+		conn_close(c, CLOSE_ERROR, 0);
 }
 
 /*
  * The one way a connection ends: log why, count it, release everything.
- * errnum is the socket error for CLOSE_ERROR, else 0.
+ * errnum is the socket error for CLOSE_ERROR or CLOSE_TLS, else 0.
  */
 static void
 conn_close(struct conn *c, enum close_reason why, int errnum)
@@ -380,13 +432,28 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 	struct conn_pool *cp = c->c_pool;
 	struct evbuffer	*out = bufferevent_get_output(c->c_bev);
 	size_t		 lost = evbuffer_get_length(out);
+	int		 handshaking;
 
 	stats_add((_Atomic uint64_t *)((char *)cp->cp_stats +
 	    conn_close_reasons[why].cr_counter), 1);
+	/* Cut short by echod's own shutdown is no failure of the peer's. */
+	handshaking = (c->c_flags & (CONN_TLS | CONN_TLS_UP)) == CONN_TLS;
+	if (handshaking && why != CLOSE_SHUTDOWN && why != CLOSE_DEADLINE)
+		stats_add(&cp->cp_stats->st_tls_handshake_failed, 1);
 	if (c->c_flags & CONN_LOGGED) {
 		struct conn_log	*cl = &c->c_log[0];
 		char		 peer[128];
+		const char	*detail = errnum ? strerror(errnum) : NULL;
 		uint64_t	 ms = conn_now_ms() - cl->cl_start_ms;
+#ifdef HAVE_OPENSSL
+		char		 tls_why[256];
+
+		if (why == CLOSE_TLS)
+			detail = tls_close_reason(c->c_bev, errnum, tls_why,
+			    sizeof(tls_why));
+		else if (handshaking)
+			detail = "in the TLS handshake";
+#endif
 
 		log_sockaddr(&cl->cl_peer.sa, sizeof(cl->cl_peer), peer,
 		    sizeof(peer));
@@ -396,13 +463,17 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 		    (unsigned long long)(ms % 1000),
 		    (unsigned long long)cl->cl_bytes_in,
 		    (unsigned long long)(cl->cl_bytes_in - lost), lost,
-		    conn_close_reasons[why].cr_word, errnum ? ": " : "",
-		    errnum ? strerror(errnum) : "");
+		    conn_close_reasons[why].cr_word, detail ? ": " : "",
+		    detail ? detail : "");
 	}
 
 	/* Freeing drops what is queued: that is no write to count. */
 	if (c->c_flags & CONN_COUNTING)
 		evbuffer_remove_cb(out, conn_written_cb, c);
+#ifdef HAVE_OPENSSL
+	if ((c->c_flags & CONN_TLS_UP) && why != CLOSE_TLS)
+		tls_close_notify(c->c_bev);
+#endif
 	bufferevent_free(c->c_bev);
 	TAILQ_REMOVE(&cp->cp_conns, c, c_entry);
 	cp->cp_nconns--;

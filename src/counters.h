@@ -28,10 +28,16 @@
 	X(deadline_closed, "connections closed busy at the drain's "	\
 	    "deadline or a second signal")				\
 	X(oom_closed, "connections closed for want of memory")		\
+	X(tls_closed, "connections closed on a TLS error: a failed "	\
+	    "handshake or a bad record")				\
 	X(bytes_in, "bytes read from clients")				\
 	X(bytes_out, "bytes written back to clients")			\
 	X(accept_errors, "failed calls to accept()")			\
 	X(accept_pauses, "times accepting paused for lack of "		\
-	    "descriptors or memory")
+	    "descriptors or memory")					\
+	X(tls_handshakes, "TLS handshakes completed")			\
+	X(tls_handshake_failed, "TLS connections that ended before "	\
+	    "their handshake completed: an error, the peer closing, "	\
+	    "or --idle-timeout")
 
 #endif /* COUNTERS_H */

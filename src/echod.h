@@ -30,8 +30,8 @@
 /* Longest host name or address accepted in --listen (RFC 1035 limit). */
 #define HOST_MAX		255
 
-/* Longest --listen argument we keep: "[host]:65535". */
-#define LISTEN_ARG_MAX		(HOST_MAX + 8)
+/* Longest --listen argument we keep: "tls:[host]:65535". */
+#define LISTEN_ARG_MAX		(HOST_MAX + 12)
 
 /* Most --listen arguments; each costs a socket per thread. */
 #define LISTEN_MAX		32
@@ -81,6 +81,7 @@ struct listen_spec {
 	char		 ls_arg[LISTEN_ARG_MAX + 1];	/* as given, for messages */
 	char		 ls_host[HOST_MAX + 1];	/* empty: every address */
 	char		 ls_port[6];
+	int		 ls_tls;	/* "tls:": TLS on accepted connections */
 };
 
 /* Every tunable; settings_init() is the single source of defaults. */
@@ -103,6 +104,9 @@ struct settings {
 	const char		*log_file;	/* made absolute by main */
 	const char		*pidfile;	/* made absolute by main */
 	const char		*user;
+	const char		*tls_cert;	/* made absolute by main */
+	const char		*tls_key;	/* made absolute by main */
+	const char		*tls_ciphers;	/* TLS 1.2; NULL: OpenSSL's */
 };
 
 /* What settings_parse() tells main to do next. */
@@ -130,7 +134,8 @@ struct stats_total {
 /* A socket bound and listening, shared by every worker. */
 struct bound {
 	int		 b_fd;
-	char		 b_name[HOST_MAX + 16];	/* printable address:port */
+	int		 b_tls;		/* a "tls:" listener */
+	char		 b_name[HOST_MAX + 20];	/* [tls:]address:port */
 };
 
 /*
@@ -144,7 +149,8 @@ struct bound {
 	X(CLOSE_STALL, stall_closed, "stall timeout")			\
 	X(CLOSE_SHUTDOWN, shutdown_closed, "shutdown")	/* quiet */	\
 	X(CLOSE_DEADLINE, deadline_closed, "shutdown forced")		\
-	X(CLOSE_OOM, oom_closed, "out of memory")
+	X(CLOSE_OOM, oom_closed, "out of memory")			\
+	X(CLOSE_TLS, tls_closed, "tls")	/* handshake failed, bad record */
 
 enum close_reason {
 #define CLOSE_ENUM(reason, counter, word)	reason,
@@ -225,7 +231,7 @@ int		 daemon_drop_privileges(const char *);
 void		 conn_pool_init(struct conn_pool *, struct event_base *,
 		    const struct settings *, struct stats *, _Atomic long *);
 void		 conn_accept(struct conn_pool *, int, const struct sockaddr *,
-		    socklen_t);
+		    socklen_t, int);
 void		 conn_sweep(struct conn_pool *);
 void		 conn_drain_quiet(struct conn_pool *);
 void		 conn_close_all(struct conn_pool *, enum close_reason);
@@ -287,6 +293,18 @@ void		 settings_usage(FILE *);
 void		 stats_add(_Atomic uint64_t *, uint64_t);
 void		 stats_sum(const struct server *, struct stats_total *);
 void		 stats_log(const struct server *);
+
+#ifdef HAVE_OPENSSL
+/* tls.c */
+struct bufferevent;
+int		 tls_init(const struct settings *);
+int		 tls_reload(void);
+void		 tls_free(void);
+struct bufferevent *tls_bufferevent_new(struct event_base *, int);
+void		 tls_close_notify(struct bufferevent *);
+const char	*tls_close_reason(struct bufferevent *, int, char *, size_t);
+const char	*tls_version(void);
+#endif
 
 /* worker.c */
 int		 worker_init_all(struct server *);

@@ -26,12 +26,21 @@
 
 #include "echod.h"
 
+struct listeners;
+
+/* What an accepted connection needs to know of its socket. */
+struct listener_sock {
+	struct listeners	*lk_owner;
+	int			 lk_tls;	/* a "tls:" listener */
+};
+
 /* One event loop's listeners: what it accepts on and its back-off. */
 struct listeners {
 	struct server		*l_server;
 	struct conn_pool	*l_pool;	/* where connections go */
 	struct stats		*l_stats;
 	struct evconnlistener	*l_evl[LISTEN_MAX * 4];
+	struct listener_sock	 l_sock[LISTEN_MAX * 4];	/* l_evl's */
 	size_t			 l_n;
 	int			 l_paused;
 	struct event		 l_resume_ev;
@@ -63,7 +72,7 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	struct bound		*b;
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen = sizeof(ss);
-	char			 name[sizeof(b->b_name)];
+	char			 name[sizeof(b->b_name) - 4];	/* less "tls:" */
 	int			 fd, on = 1;
 
 	log_sockaddr(ai->ai_addr, ai->ai_addrlen, name, sizeof(name));
@@ -127,11 +136,12 @@ listener_bind_one(struct server *srv, const struct listen_spec *ls,
 	}
 	b = &srv->s_bound[srv->s_nbound++];
 	b->b_fd = fd;
+	b->b_tls = ls->ls_tls;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		log_sockaddr((struct sockaddr *)&ss, sslen, b->b_name,
-		    sizeof(b->b_name));
-	else
-		snprintf(b->b_name, sizeof(b->b_name), "%s", name);
+		log_sockaddr((struct sockaddr *)&ss, sslen, name, sizeof(name));
+	/* Named as --listen would name it, so the log says which is TLS. */
+	snprintf(b->b_name, sizeof(b->b_name), "%s%s", b->b_tls ? "tls:" : "",
+	    name);
 	return (0);
 }
 
@@ -232,6 +242,7 @@ listener_adopt(struct server *srv)
 		/* Inherited by accepted sockets; meaningless for AF_UNIX. */
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 		b->b_fd = fd;
+		b->b_tls = 0;
 		len = sizeof(ss);
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
 			log_sockaddr((struct sockaddr *)&ss, len, b->b_name,
@@ -330,9 +341,12 @@ listener_attach(struct server *srv, struct event_base *base,
 			listener_detach(ls);
 			return (NULL);
 		}
+		ls->l_sock[i].lk_owner = ls;
+		ls->l_sock[i].lk_tls = srv->s_bound[i].b_tls;
 		/* Backlog 0: the socket is listening already. */
-		l = evconnlistener_new(base, listener_accept_cb, ls,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+		l = evconnlistener_new(base, listener_accept_cb,
+		    &ls->l_sock[i], LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 		if (l == NULL) {
 			log_warnx("cannot listen on %s",
 			    srv->s_bound[i].b_name);
@@ -381,7 +395,8 @@ static void
 listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct listeners *ls = arg;
+	struct listener_sock *lk = arg;
+	struct listeners *ls = lk->lk_owner;
 	struct server	*srv = ls->l_server;
 
 	(void)l;
@@ -393,7 +408,7 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		    srv->s_max_conns);
 		return;
 	}
-	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen);
+	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen, lk->lk_tls);
 }
 
 /*
@@ -403,7 +418,7 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 static void
 listener_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct listeners *ls = arg;
+	struct listeners *ls = ((struct listener_sock *)arg)->lk_owner;
 	int		 err = EVUTIL_SOCKET_ERROR();
 
 	stats_add(&ls->l_stats->st_accept_errors, 1);

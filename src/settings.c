@@ -45,6 +45,9 @@
 /* Longest timeout accepted: a day; longer is surely a typo. */
 #define SECONDS_MAX		86400
 
+/* What marks a --listen address as TLS. */
+#define SETTINGS_TLS_PREFIX	"tls:"
+
 enum {
 	OPT_BACKLOG = 256,
 	OPT_IDLE_TIMEOUT,
@@ -58,7 +61,10 @@ enum {
 	OPT_PIDFILE,
 	OPT_SYSLOG,
 	OPT_LOG_FILE,
-	OPT_USER
+	OPT_USER,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CIPHERS
 };
 
 static const struct option long_options[] = {
@@ -78,6 +84,9 @@ static const struct option long_options[] = {
 	{ "syslog",		no_argument,		NULL, OPT_SYSLOG },
 	{ "log-file",		required_argument,	NULL, OPT_LOG_FILE },
 	{ "user",		required_argument,	NULL, OPT_USER },
+	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
+	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
+	{ "tls-ciphers",	required_argument,	NULL, OPT_TLS_CIPHERS },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -119,6 +128,7 @@ static int	settings_seconds_opt(FILE *, const char *, unsigned int *);
 static int	settings_size_opt(FILE *, const char *, size_t, size_t *);
 static int	settings_name_opt(FILE *, const char *, const char *,
 		    const char **);
+static int	settings_check_tls(const struct settings *, FILE *);
 
 /* The defaults, in one place; usage() and echod(8) print the same. */
 void
@@ -141,17 +151,19 @@ void
 settings_usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: echod [-hqVv] [-c max-conns] [-l address[:port]] [--backlog n]\n"
+"usage: echod [-hqVv] [-c max-conns] [-l [tls:]address[:port]] [--backlog n]\n"
 "             [--high-water bytes] [--idle-timeout seconds]\n"
 "             [--low-water bytes] [--shutdown-timeout seconds]\n"
 "             [--stall-timeout seconds] [--threads n] [--inetd]\n"
 "             [--daemon] [--pidfile file] [--syslog | --log-file file]\n"
-"             [--user name]\n"
+"             [--user name] [--tls-cert file --tls-key file]\n"
+"             [--tls-ciphers list]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
 "\n"
-"  -l, --listen ADDR[:PORT]   listen here; repeatable (IPv6 as [::1]:7007,\n"
-"                             :PORT or *:PORT for every address)\n"
+"  -l, --listen [tls:]ADDR[:PORT]  listen here; repeatable (IPv6 as\n"
+"                             [::1]:7007, :PORT or *:PORT for every\n"
+"                             address; tls: serves TLS there)\n"
 "                             [default: every address, port %s]\n"
 "      --backlog N            listen queue length [%d]\n"
 "  -c, --max-conns N          most connections at once; more are closed\n"
@@ -170,6 +182,11 @@ settings_usage(FILE *fp)
 "      --syslog               log to syslog (facility daemon), not stderr\n"
 "      --log-file FILE        log to FILE, reopened on SIGHUP\n"
 "      --user NAME            drop root privileges to NAME after binding\n"
+"      --tls-cert FILE        certificate chain (PEM) of the tls: listeners,\n"
+"                             read at start and on SIGHUP\n"
+"      --tls-key FILE         its private key (PEM)\n"
+"      --tls-ciphers LIST     TLS 1.2 ciphers, OpenSSL's syntax\n"
+"                             [default: OpenSSL's; TLS 1.2 and 1.3 only]\n"
 "  -v, --verbose              log more (one line per connection); repeatable\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -287,9 +304,9 @@ settings_parse_port(const char *arg, char *port, size_t len)
 }
 
 /*
- * Split ADDR[:PORT]: "host", "host:port", "[v6]", "[v6]:port", a bare IPv6
- * address, ":port", "*:port", "*" or a bare port.  On error writes a
- * message into why.
+ * Split [tls:]ADDR[:PORT]: "host", "host:port", "[v6]", "[v6]:port", a
+ * bare IPv6 address, ":port", "*:port", "*" or a bare port, after an
+ * optional "tls:" prefix.  On error writes a message into why.
  */
 int
 settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
@@ -304,6 +321,11 @@ settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
 		return (-1);
 	}
 	snprintf(ls->ls_arg, sizeof(ls->ls_arg), "%s", arg);
+	if (strncmp(arg, SETTINGS_TLS_PREFIX, strlen(SETTINGS_TLS_PREFIX)) ==
+	    0) {
+		ls->ls_tls = 1;
+		arg += strlen(SETTINGS_TLS_PREFIX);
+	}
 
 	if (*arg == '[') {
 		const char *close = strchr(arg, ']');
@@ -409,6 +431,41 @@ settings_name_opt(FILE *err, const char *name, const char *what,
 }
 
 /*
+ * The TLS options and the "tls:" listeners need each other, and a build
+ * with TLS.  Returns 0, or -1 once the mistake is reported.
+ */
+static int
+settings_check_tls(const struct settings *s, FILE *err)
+{
+	const char	*tls_listen = NULL;
+	size_t		 i;
+
+	for (i = 0; i < s->nlisten && tls_listen == NULL; i++)
+		if (s->listen[i].ls_tls)
+			tls_listen = s->listen[i].ls_arg;
+#ifndef HAVE_OPENSSL
+	if (tls_listen != NULL || s->tls_cert != NULL || s->tls_key != NULL ||
+	    s->tls_ciphers != NULL)
+		return (settings_usage_error(err, "this echod was built "
+		    "without TLS (configure --with-openssl): no --tls-cert, "
+		    "--tls-key, --tls-ciphers or tls: listener"));
+#endif
+	if ((s->tls_cert == NULL) != (s->tls_key == NULL))
+		return (settings_usage_error(err, "--tls-cert and --tls-key "
+		    "go together: %s is missing", s->tls_cert == NULL ?
+		    "--tls-cert" : "--tls-key"));
+	if (tls_listen != NULL && s->tls_cert == NULL)
+		return (settings_usage_error(err, "--listen '%s' needs "
+		    "--tls-cert and --tls-key", tls_listen));
+	if (tls_listen == NULL && (s->tls_cert != NULL ||
+	    s->tls_ciphers != NULL))
+		return (settings_usage_error(err, "--tls-cert, --tls-key and "
+		    "--tls-ciphers serve tls: listeners, and no --listen "
+		    "starts with tls:"));
+	return (0);
+}
+
+/*
  * Parse the command line into s.  Messages go to out (--help, --version)
  * and err (mistakes); nothing is bound or opened here.
  */
@@ -507,6 +564,21 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			    &s->user) == -1)
 				return (SETTINGS_EXIT_USAGE);
 			break;
+		case OPT_TLS_CERT:
+			if (settings_name_opt(err, "tls-cert", "file name",
+			    &s->tls_cert) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_TLS_KEY:
+			if (settings_name_opt(err, "tls-key", "file name",
+			    &s->tls_key) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_TLS_CIPHERS:
+			if (settings_name_opt(err, "tls-ciphers",
+			    "list of ciphers", &s->tls_ciphers) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
 		case OPT_INETD:
 			s->inetd = 1;
 			break;
@@ -526,7 +598,13 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			settings_usage(out);
 			return (SETTINGS_EXIT_OK);
 		case 'V':
-			fprintf(out, "echod %s\n", PACKAGE_VERSION);
+#ifdef HAVE_OPENSSL
+			fprintf(out, "echod %s\nTLS: built in (%s)\n",
+			    PACKAGE_VERSION, tls_version());
+#else
+			fprintf(out, "echod %s\nTLS: not built in\n",
+			    PACKAGE_VERSION);
+#endif
 			return (SETTINGS_EXIT_OK);
 		case ':':
 			settings_usage_error(err, "option '%s' needs a value",
@@ -573,6 +651,9 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 		    "--threads");
 		return (SETTINGS_EXIT_USAGE);
 	}
+
+	if (settings_check_tls(s, err) == -1)
+		return (SETTINGS_EXIT_USAGE);
 
 	if (s->nlisten == 0) {
 		s->listen_default = 1;
