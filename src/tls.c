@@ -23,6 +23,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "echod.h"
 
@@ -115,8 +116,10 @@ tls_ctx_new(const struct settings *s, char *why, size_t len)
 		    s->tls_cert, err);
 		goto fail;
 	}
+	/* Loading the key already compares it with the certificate. */
 	if (SSL_CTX_use_PrivateKey_file(ctx, s->tls_key,
-	    SSL_FILETYPE_PEM) != 1) {
+	    SSL_FILETYPE_PEM) != 1 && ERR_GET_REASON(ERR_peek_last_error()) !=
+	    X509_R_KEY_VALUES_MISMATCH) {
 		tls_openssl_error(err, sizeof(err));
 		snprintf(why, len, "--tls-key %s: no usable private key: %s",
 		    s->tls_key, err);
