@@ -6,7 +6,7 @@ queue); the peer's close_notify and a bare FIN (every byte still echoed);
 a client that trusts another certificate (handshake failure counted and
 logged with OpenSSL's reason); a client that sends no ClientHello (closed
 by --idle-timeout); plaintext on the TLS port; TLS 1.1 refused; plain and
-TLS listeners side by side; SIGHUP reload (new connections get the new
+TLS listeners side by side; --tls-ciphers; SIGHUP reload (new connections get the new
 certificate, an open one keeps echoing, a broken file keeps the old one
 and says why); the errors of bad files and options; the stall timeout and
 the drain on SIGTERM.  Run by t_tls.sh, which skips without python3 or
@@ -190,15 +190,18 @@ class TlsClient:
     echo unread while it knows exactly what the socket took.
     """
 
-    def __init__(self, port, cafile, version=None):
+    def __init__(self, port, cafile, version=None, ciphers=None):
         self.raw = socket.create_connection(("127.0.0.1", port), tmo(5))
         self.raw.setblocking(False)
         self.rbio, self.wbio = ssl.MemoryBIO(), ssl.MemoryBIO()
         ctx = ssl.create_default_context(cafile=cafile)
+        if ciphers is not None:
+            ctx.set_ciphers(ciphers)
         if version is not None:
             # Old protocols need the lowest security level to be offered,
             # and Python warns that they are old.
-            ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            if ciphers is None:
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 ctx.minimum_version = ctx.maximum_version = version
@@ -598,6 +601,35 @@ def test_s_client_and_plain(a):
     is_eq(d.stop(), 0, "echod exits 0 after s_client")
 
 
+def test_ciphers(a):
+    """
+    --tls-ciphers limits TLS 1.2 to the list: a client offering only
+    another cipher gets no handshake, one offering it gets it.
+    """
+    d = Daemon(*tls_args(*a, "--tls-ciphers",
+                         "ECDHE-ECDSA-AES256-GCM-SHA384"))
+    tls12 = ssl.TLSVersion.TLSv1_2
+    c = TlsClient(d.tls_port, a[0], tls12, "ECDHE-ECDSA-AES128-GCM-SHA256")
+    try:
+        c.handshake(tmo(5))
+        done = True
+    except (ssl.SSLError, TimeoutError):
+        done = False
+    c.close()
+    ok(not done, "--tls-ciphers: a TLS 1.2 client without the cipher is "
+       "refused")
+    c = TlsClient(d.tls_port, a[0], tls12, "ECDHE-ECDSA-AES256-GCM-SHA384")
+    c.handshake(tmo(5))
+    is_eq(c.tls.cipher()[0], "ECDHE-ECDSA-AES256-GCM-SHA384",
+          "--tls-ciphers: the listed cipher is used")
+    ok(c.echo(b"cipher", tmo(5)) == b"cipher", "--tls-ciphers: it echoes")
+    c.close()
+    st = d.wait_stat("tls_closed", 1, tmo(5))
+    is_eq((st["tls_closed"], st["tls_handshakes"]), (1, 1),
+          "--tls-ciphers: one refused, one served")
+    is_eq(d.stop(), 0, "echod exits 0 after the cipher test")
+
+
 def test_reload(a, b, tmp):
     """
     SIGHUP: new connections get the new certificate, an open one keeps
@@ -780,6 +812,7 @@ def main():
                 ("ends", lambda: test_ends(a)),
                 ("failed handshakes", lambda: test_handshake_failures(a, b)),
                 ("s_client", lambda: test_s_client_and_plain(a)),
+                ("ciphers", lambda: test_ciphers(a)),
                 ("reload", lambda: test_reload(a, b, tmp)),
                 ("stall and drain", lambda: test_stall_and_drain(a))):
             try:
