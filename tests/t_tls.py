@@ -266,6 +266,16 @@ class TlsClient:
                     raise TimeoutError("handshake")
                 self.wait(0.1)
 
+    def refused(self, secs):
+        """Try the handshake and hang up: True if it failed."""
+        try:
+            self.handshake(secs)
+            return False
+        except (ssl.SSLError, TimeoutError):
+            return True
+        finally:
+            self.close()
+
     def read(self):
         """All the plaintext there is now."""
         out = []
@@ -516,13 +526,7 @@ def test_handshake_failures(a, other):
         c = None
         skip("this Python cannot offer TLS 1.1: %s" % e)
     if c is not None:
-        try:
-            c.handshake(tmo(5))
-            done = True
-        except (ssl.SSLError, TimeoutError):
-            done = False
-        c.close()
-        ok(not done, "TLS 1.1: no handshake")
+        ok(c.refused(tmo(5)), "TLS 1.1: no handshake")
         st = d.wait_stat("tls_closed", 3, tmo(5))
         ok(st["tls_handshakes"] == 0 and st["tls_handshake_failed"] >= 2,
            "TLS 1.1: no handshake counted as completed")
@@ -610,14 +614,8 @@ def test_ciphers(a):
                          "ECDHE-ECDSA-AES256-GCM-SHA384"))
     tls12 = ssl.TLSVersion.TLSv1_2
     c = TlsClient(d.tls_port, a[0], tls12, "ECDHE-ECDSA-AES128-GCM-SHA256")
-    try:
-        c.handshake(tmo(5))
-        done = True
-    except (ssl.SSLError, TimeoutError):
-        done = False
-    c.close()
-    ok(not done, "--tls-ciphers: a TLS 1.2 client without the cipher is "
-       "refused")
+    ok(c.refused(tmo(5)), "--tls-ciphers: a TLS 1.2 client without the "
+       "cipher is refused")
     c = TlsClient(d.tls_port, a[0], tls12, "ECDHE-ECDSA-AES256-GCM-SHA384")
     c.handshake(tmo(5))
     is_eq(c.tls.cipher()[0], "ECDHE-ECDSA-AES256-GCM-SHA384",
