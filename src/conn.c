@@ -47,6 +47,8 @@
 #define CONN_LOGGED	0x10	/* a struct conn_log follows */
 #define CONN_DELAYED	0x20	/* a struct conn_delay follows */
 #define CONN_PROXY_WAIT	0x40	/* the PROXY header has not come yet */
+#define CONN_TLS	0x80	/* from a "tls:" listener: see tls.c */
+#define CONN_TLS_UP	0x100	/* its handshake has completed */
 
 /*
  * What only the per-connection log line (-v) needs.  Without -v it is
@@ -76,7 +78,7 @@ struct conn {
 	struct conn_pool	*c_pool;
 	TAILQ_ENTRY(conn)	 c_entry;
 	uint32_t		 c_tick;	/* last progress, in sweep ticks */
-	unsigned char		 c_flags;
+	unsigned short		 c_flags;
 	uint64_t		 c_ext[];	/* conn_log, then conn_delay */
 };
 
@@ -94,6 +96,8 @@ static const struct {
 static struct conn_log *conn_log(struct conn *);
 static struct conn_delay *conn_delay(struct conn *);
 static size_t	conn_queued(struct conn *);
+static struct bufferevent *conn_bufferevent_new(struct event_base *, int,
+		    int);
 static void	conn_read_cb(struct bufferevent *, void *);
 static void	conn_delay_arm(struct conn *, uint64_t);
 static void	conn_delay_cb(evutil_socket_t, short, void *);
@@ -242,13 +246,35 @@ conn_pool_free(struct conn_pool *cp)
 }
 
 /*
+ * The connection's bufferevent, which owns fd: a socket bufferevent, or
+ * for a "tls:" listener one that runs the TLS handshake first.  NULL, fd
+ * closed, for want of memory.
+ */
+static struct bufferevent *
+conn_bufferevent_new(struct event_base *base, int fd, int tls)
+{
+	struct bufferevent	*bev;
+
+#ifdef HAVE_OPENSSL
+	if (tls)
+		return (tls_bufferevent_new(base, fd));
+#else
+	(void)tls;
+#endif
+	if ((bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE)) ==
+	    NULL)
+		close(fd);
+	return (bev);
+}
+
+/*
  * Take over an accepted, non-blocking socket; with proxy, a PROXY header
- * comes first.  The caller has already counted it in *cp_active; on
- * failure it is closed and uncounted here.
+ * comes first, with tls, the TLS handshake.  The caller has already
+ * counted it in *cp_active; on failure it is closed and uncounted here.
  */
 void
 conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
-    socklen_t salen, int proxy)
+    socklen_t salen, int proxy, int tls)
 {
 	const struct settings	*s = cp->cp_settings;
 	struct conn		*c;
@@ -259,12 +285,13 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 		size += sizeof(struct conn_log);
 	if (s->delay_ms != 0)
 		size += sizeof(struct conn_delay);
-	if ((c = calloc(1, size)) == NULL ||
-	    (c->c_bev = bufferevent_socket_new(cp->cp_base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	if ((c = calloc(1, size)) == NULL)
+		close(fd);
+	else
+		c->c_bev = conn_bufferevent_new(cp->cp_base, fd, tls);
+	if (c == NULL || c->c_bev == NULL) {
 		log_warnx("connection dropped: out of memory");
 		free(c);
-		close(fd);
 		atomic_fetch_sub(cp->cp_active, 1);
 		stats_add(&cp->cp_stats->st_oom_closed, 1);
 		return;
@@ -273,6 +300,8 @@ conn_accept(struct conn_pool *cp, int fd, const struct sockaddr *sa,
 	c->c_tick = cp->cp_tick;
 	if (proxy)
 		c->c_flags |= CONN_PROXY_WAIT;
+	if (tls)
+		c->c_flags |= CONN_TLS;
 	if (logged) {
 		c->c_flags |= CONN_LOGGED;
 		conn_log(c)->cl_start_ms = conn_now_ms();
@@ -327,6 +356,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer	*out = bufferevent_get_output(bev);
 	size_t		 n, queued;
 	ssize_t		 sent;
+	int		 direct;
 
 	if ((c->c_flags & CONN_PROXY_WAIT) && conn_proxy_header(c, in) == -1)
 		return;
@@ -351,10 +381,13 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	 * output frozen at its start, so only its own write event may
 	 * drain it.  send() rather than evbuffer_write()'s writev(): a short
 	 * read is one chain, and a socket's writev() also takes the file
-	 * position lock (bench/RESULTS.md has the cost).
+	 * position lock (bench/RESULTS.md has the cost).  Never for TLS: its
+	 * socket carries records, so all of its echo goes through the
+	 * output, which bufferevent_openssl encrypts; nor when shaping, whose
+	 * buckets must see every byte.
 	 */
-	if (!cp->cp_shaped && n < CONN_READ_CAP &&
-	    evbuffer_get_length(out) == 0) {
+	direct = !cp->cp_shaped && !(c->c_flags & CONN_TLS);
+	if (direct && n < CONN_READ_CAP && evbuffer_get_length(out) == 0) {
 		sent = send(bufferevent_getfd(bev), evbuffer_pullup(in, n), n,
 		    MSG_NOSIGNAL);
 		if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -379,7 +412,8 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	conn_limit_read(c, queued);
-	if (!cp->cp_shaped && n >= CONN_READ_CAP)
+	/* A TLS read event already takes a whole record. */
+	if (direct && n >= CONN_READ_CAP)
 		event_active(&bev->ev_read, EV_READ, 1);
 }
 
@@ -572,15 +606,30 @@ conn_resume(struct conn *c)
 }
 
 /*
- * EOF or an error.  libevent has already stopped reading; after EOF the
- * queue is still owed to the peer, so the connection ends only when the
- * write callback finds it empty (low watermark 0).
+ * EOF or an error, or a TLS handshake completed.  libevent has already
+ * stopped reading; after EOF the queue is still owed to the peer, so the
+ * connection ends only when the write callback finds it empty (low
+ * watermark 0).  A TLS connection whose handshake has not completed ends
+ * at once, and any error of a TLS connection is a TLS close: its reason
+ * (OpenSSL's, or the socket's) is logged.
  */
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		c->c_flags |= CONN_TLS_UP;
+		c->c_tick = c->c_pool->cp_tick;
+		stats_add(&c->c_pool->cp_stats->st_tls_handshakes, 1);
+		return;
+	}
+	if ((c->c_flags & CONN_TLS) && ((what & BEV_EVENT_ERROR) ||
+	    !(c->c_flags & CONN_TLS_UP))) {
+		conn_close(c, CLOSE_TLS, (what & BEV_EVENT_ERROR) ?
+		    EVUTIL_SOCKET_ERROR() : 0);
+		return;
+	}
 	if (what & BEV_EVENT_ERROR) {
 		conn_close(c, CLOSE_ERROR, EVUTIL_SOCKET_ERROR());
 		return;
@@ -598,11 +647,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	c->c_flags |= CONN_PEER_EOF;
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	/* bufferevent_openssl stops writing too at EOF: the echo is owed. */
+	if ((c->c_flags & CONN_TLS) && bufferevent_enable(bev, EV_WRITE) == -1)
+		conn_close(c, CLOSE_ERROR, 0);
 }
 
 /*
  * The one way a connection ends: log why, count it, release everything.
- * errnum is the socket error for CLOSE_ERROR, else 0.
+ * errnum is the socket error for CLOSE_ERROR or CLOSE_TLS, else 0.
  */
 static void
 conn_close(struct conn *c, enum close_reason why, int errnum)
@@ -610,16 +662,30 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 	struct conn_pool *cp = c->c_pool;
 	struct evbuffer	*out = bufferevent_get_output(c->c_bev);
 	size_t		 lost = conn_queued(c);
+	int		 handshaking;
 
 	stats_add((_Atomic uint64_t *)((char *)cp->cp_stats +
 	    conn_close_reasons[why].cr_counter), 1);
 	/* Read and never to be echoed: in - out - dropped stays the queue. */
-	stats_add(&cp->cp_stats->st_bytes_dropped, lost +
-	    evbuffer_get_length(bufferevent_get_input(c->c_bev)));
+	stats_add(&cp->cp_stats->st_bytes_dropped, lost);
+	/* Cut short by echod's own shutdown is no failure of the peer's. */
+	handshaking = (c->c_flags & (CONN_TLS | CONN_TLS_UP)) == CONN_TLS;
+	if (handshaking && why != CLOSE_SHUTDOWN && why != CLOSE_DEADLINE)
+		stats_add(&cp->cp_stats->st_tls_handshake_failed, 1);
 	if (c->c_flags & CONN_LOGGED) {
 		struct conn_log	*cl = conn_log(c);
 		char		 peer[128];
+		const char	*detail = errnum ? strerror(errnum) : NULL;
 		uint64_t	 ms = conn_now_ms() - cl->cl_start_ms;
+#ifdef HAVE_OPENSSL
+		char		 tls_why[256];
+
+		if (why == CLOSE_TLS)
+			detail = tls_close_reason(c->c_bev, errnum, tls_why,
+			    sizeof(tls_why));
+		else if (handshaking)
+			detail = "in the TLS handshake";
+#endif
 
 		log_sockaddr(&cl->cl_peer.sa, sizeof(cl->cl_peer), peer,
 		    sizeof(peer));
@@ -629,8 +695,8 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 		    (unsigned long long)(ms % 1000),
 		    (unsigned long long)cl->cl_bytes_in,
 		    (unsigned long long)(cl->cl_bytes_in - lost), lost,
-		    conn_close_reasons[why].cr_word, errnum ? ": " : "",
-		    errnum ? strerror(errnum) : "");
+		    conn_close_reasons[why].cr_word, detail ? ": " : "",
+		    detail ? detail : "");
 	}
 
 	if (c->c_flags & CONN_DELAYED)
@@ -641,6 +707,10 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 	/* The group may be freed before libevent finishes the free. */
 	if (cp->cp_total != NULL)
 		bufferevent_remove_from_rate_limit_group(c->c_bev);
+#ifdef HAVE_OPENSSL
+	if ((c->c_flags & CONN_TLS_UP) && why != CLOSE_TLS)
+		tls_close_notify(c->c_bev);
+#endif
 	bufferevent_free(c->c_bev);
 	TAILQ_REMOVE(&cp->cp_conns, c, c_entry);
 	cp->cp_nconns--;

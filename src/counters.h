@@ -32,6 +32,8 @@
 	    "oversized or truncated PROXY header")			\
 	X(proxy_timeout_closed, "proxy: connections closed when no "	\
 	    "whole PROXY header came within --proxy-timeout")		\
+	X(tls_closed, "connections closed on a TLS error: a failed "	\
+	    "handshake or a bad record")				\
 	X(bytes_in, "bytes read from clients")				\
 	X(bytes_out, "bytes written back to clients")			\
 	X(bytes_dropped, "bytes read but never written back: still "	\
@@ -39,6 +41,10 @@
 	X(accept_errors, "failed calls to accept()")			\
 	X(accept_pauses, "times accepting paused for lack of "		\
 	    "descriptors or memory")					\
+	X(tls_handshakes, "TLS handshakes completed")			\
+	X(tls_handshake_failed, "TLS connections that ended before "	\
+	    "their handshake completed: an error, the peer closing, "	\
+	    "or --idle-timeout")					\
 	X(udp_in, "datagrams received")					\
 	X(udp_bytes_in, "bytes in datagrams received")			\
 	X(udp_out, "datagrams echoed")					\

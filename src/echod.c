@@ -130,7 +130,8 @@ main_become_service(struct server *srv, const struct settings *s)
 
 /*
  * SIGTERM/SIGINT drain, a second one forces; SIGUSR1 logs the counters;
- * SIGHUP reopens the log file after rotation.
+ * SIGHUP reopens the log file after rotation and reloads the TLS
+ * certificate and key.
  */
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -144,6 +145,9 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_reopen();
+#ifdef HAVE_OPENSSL
+		(void)tls_reload();
+#endif
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -209,6 +213,9 @@ main_teardown(struct main_state *m)
 	daemon_remove_pidfile();
 	listener_close_all(srv);
 	listener_remove_all(srv);
+#ifdef HAVE_OPENSSL
+	tls_free();
+#endif
 	log_close();
 	/* Last: the loops and events above were libevent's to the end. */
 	libevent_global_shutdown();
@@ -225,6 +232,7 @@ main(int argc, char *argv[])
 	struct server		 srv;
 	struct main_state	 m;
 	char			 log_path[PATH_MAX], pid_path[PATH_MAX];
+	char			 cert_path[PATH_MAX], key_path[PATH_MAX];
 	size_t			 i;
 	int			 status = EXIT_RUNTIME;
 
@@ -250,6 +258,16 @@ main(int argc, char *argv[])
 		    sizeof(pid_path)) == -1)
 			fatal("--pidfile %s", settings.pidfile);
 		settings.pidfile = pid_path;
+	}
+	if (settings.tls_cert != NULL) {
+		if (daemon_abspath(settings.tls_cert, cert_path,
+		    sizeof(cert_path)) == -1)
+			fatal("--tls-cert %s", settings.tls_cert);
+		if (daemon_abspath(settings.tls_key, key_path,
+		    sizeof(key_path)) == -1)
+			fatal("--tls-key %s", settings.tls_key);
+		settings.tls_cert = cert_path;
+		settings.tls_key = key_path;
 	}
 
 	/* libevent writes with writev(), which raises SIGPIPE on a reset. */
@@ -279,6 +297,11 @@ main(int argc, char *argv[])
 	if (settings.use_syslog)
 		log_open_syslog();
 
+	/* Before binding, and before --user: key files are often root's. */
+#ifdef HAVE_OPENSSL
+	if (tls_init(&settings) == -1)
+		goto out;
+#endif
 	if (main_open_sockets(&srv, &settings) == -1 ||
 	    metrics_open(&srv) == -1 ||
 	    main_become_service(&srv, &settings) == -1)

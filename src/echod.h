@@ -31,8 +31,8 @@
 /* Longest host name or address accepted in --listen (RFC 1035 limit). */
 #define HOST_MAX		255
 
-/* Longest --listen argument we keep: "proxy:[host]:65535". */
-#define LISTEN_ARG_MAX		(HOST_MAX + 16)
+/* Longest --listen argument we keep: "tls:proxy:[host]:65535". */
+#define LISTEN_ARG_MAX		(HOST_MAX + 20)
 
 /* Longest Unix socket path, or abstract name after its '@'. */
 #define UNIX_PATH_MAX \
@@ -129,6 +129,7 @@ struct listen_spec {
 	char		 ls_arg[LISTEN_ARG_MAX + 1];	/* as given, for messages */
 	char		 ls_host[HOST_MAX + 1];	/* empty: every address */
 	char		 ls_port[6];
+	int		 ls_tls;	/* "tls:": TLS on accepted connections */
 	int		 ls_proxy;	/* a PROXY header precedes the data */
 	int		 ls_unix;	/* ls_path, not host and port */
 	char		 ls_path[UNIX_PATH_MAX + 2];	/* "@name": abstract;
@@ -180,6 +181,9 @@ struct settings {
 	const char		*pidfile;	/* made absolute by main */
 	const char		*user;
 	struct listen_spec	 metrics;	/* ls_arg empty: no endpoint */
+	const char		*tls_cert;	/* made absolute by main */
+	const char		*tls_key;	/* made absolute by main */
+	const char		*tls_ciphers;	/* TLS 1.2; NULL: OpenSSL's */
 };
 
 /* What settings_parse() tells main to do next. */
@@ -208,8 +212,9 @@ struct stats_total {
 struct bound {
 	int		 b_fd;
 	int		 b_type;	/* SOCK_STREAM or SOCK_DGRAM */
+	int		 b_tls;		/* a "tls:" listener */
 	int		 b_proxy;	/* clients send a PROXY header first */
-	char		 b_name[HOST_MAX + 16];	/* printable address:port */
+	char		 b_name[HOST_MAX + 20];	/* [tls:]address:port */
 	char		 b_path[UNIX_PATH_MAX + 2];	/* a socket file echod
 							   made, or "" */
 	dev_t		 b_dev;		/* b_path's, to remove only ours */
@@ -228,8 +233,9 @@ struct bound {
 	X(CLOSE_STALL, stall_closed, "stall timeout")			\
 	X(CLOSE_SHUTDOWN, shutdown_closed, "shutdown")	/* quiet */	\
 	X(CLOSE_DEADLINE, deadline_closed, "shutdown forced")		\
-	X(CLOSE_OOM, oom_closed, "out of memory")				\
-	X(CLOSE_PROXY, proxy_closed, "bad proxy header")			\
+	X(CLOSE_OOM, oom_closed, "out of memory")			\
+	X(CLOSE_TLS, tls_closed, "tls")	/* handshake failed, bad record */ \
+	X(CLOSE_PROXY, proxy_closed, "bad proxy header")		\
 	X(CLOSE_PROXY_TIMEOUT, proxy_timeout_closed, "proxy header timeout")
 
 enum close_reason {
@@ -350,7 +356,7 @@ int		 conn_pool_init(struct conn_pool *, struct event_base *,
 		    int);
 void		 conn_pool_free(struct conn_pool *);
 void		 conn_accept(struct conn_pool *, int, const struct sockaddr *,
-		    socklen_t, int);
+		    socklen_t, int, int);
 void		 conn_sweep(struct conn_pool *);
 void		 conn_drain_quiet(struct conn_pool *);
 void		 conn_close_all(struct conn_pool *, enum close_reason);
@@ -430,6 +436,18 @@ void		 settings_usage(FILE *);
 void		 stats_add(_Atomic uint64_t *, uint64_t);
 void		 stats_sum(const struct server *, struct stats_total *);
 void		 stats_log(const struct server *);
+
+#ifdef HAVE_OPENSSL
+/* tls.c */
+struct bufferevent;
+int		 tls_init(const struct settings *);
+int		 tls_reload(void);
+void		 tls_free(void);
+struct bufferevent *tls_bufferevent_new(struct event_base *, int);
+void		 tls_close_notify(struct bufferevent *);
+const char	*tls_close_reason(struct bufferevent *, int, char *, size_t);
+const char	*tls_version(void);
+#endif
 
 /* udp.c */
 int		 udp_attach(struct server *, struct event_base *,

@@ -79,7 +79,7 @@ listener_bind_one(const struct settings *s, const struct listen_spec *ls,
 	struct sockaddr_storage	 ss;
 	struct stat		 st;
 	socklen_t		 sslen = sizeof(ss);
-	char			 name[sizeof(b->b_name)];
+	char			 name[sizeof(b->b_name) - 4];	/* less "tls:" */
 	mode_t			 old_mask = 0;
 	int			 fd, on = 1, file, rv;
 
@@ -154,6 +154,7 @@ listener_bind_one(const struct settings *s, const struct listen_spec *ls,
 	memset(b, 0, sizeof(*b));
 	b->b_fd = fd;
 	b->b_type = type;
+	b->b_tls = ls->ls_tls;
 	b->b_proxy = ls->ls_proxy;
 	atomic_init(&b->b_accepted, 0);
 	if (file) {
@@ -171,10 +172,10 @@ listener_bind_one(const struct settings *s, const struct listen_spec *ls,
 		return (-1);
 	}
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0)
-		log_sockaddr((struct sockaddr *)&ss, sslen, b->b_name,
-		    sizeof(b->b_name));
-	else
-		snprintf(b->b_name, sizeof(b->b_name), "%s", name);
+		log_sockaddr((struct sockaddr *)&ss, sslen, name, sizeof(name));
+	/* Named as --listen would name it, so the log says which is TLS. */
+	snprintf(b->b_name, sizeof(b->b_name), "%s%s", b->b_tls ? "tls:" : "",
+	    name);
 	return (0);
 }
 
@@ -618,7 +619,7 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	atomic_fetch_add_explicit(&lk->lk_bound->b_accepted, 1,
 	    memory_order_relaxed);
 	conn_accept(ls->l_pool, fd, sa, (socklen_t)salen,
-	    lk->lk_bound->b_proxy);
+	    lk->lk_bound->b_proxy, lk->lk_bound->b_tls);
 }
 
 /*

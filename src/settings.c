@@ -74,6 +74,9 @@
 /* Highest UDP rate accepted; past it, 0 (no limit) says what is meant. */
 #define UDP_RATE_MAX		10000000
 
+/* What marks a --listen address as TLS. */
+#define SETTINGS_TLS_PREFIX	"tls:"
+
 enum {
 	OPT_BACKLOG = 256,
 	OPT_IDLE_TIMEOUT,
@@ -96,7 +99,10 @@ enum {
 	OPT_UDP_TOTAL_RATE,
 	OPT_PROXY_TIMEOUT,
 	OPT_SOCKET_MODE,
-	OPT_METRICS
+	OPT_METRICS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CIPHERS
 };
 
 static const struct option long_options[] = {
@@ -129,6 +135,9 @@ static const struct option long_options[] = {
 	    OPT_PROXY_TIMEOUT },
 	{ "socket-mode",	required_argument,	NULL, OPT_SOCKET_MODE },
 	{ "metrics",		required_argument,	NULL, OPT_METRICS },
+	{ "tls-cert",		required_argument,	NULL, OPT_TLS_CERT },
+	{ "tls-key",		required_argument,	NULL, OPT_TLS_KEY },
+	{ "tls-ciphers",	required_argument,	NULL, OPT_TLS_CIPHERS },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "help",		no_argument,		NULL, 'h' },
@@ -174,6 +183,7 @@ static int	settings_rate_opt(FILE *, const char *, size_t *);
 static int	settings_mode_opt(FILE *, mode_t *);
 static int	settings_name_opt(FILE *, const char *, const char *,
 		    const char **);
+static int	settings_check_tls(const struct settings *, FILE *);
 
 /* The defaults, in one place; usage() and echod(8) print the same. */
 void
@@ -200,8 +210,8 @@ void
 settings_usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: echod [-hqVv] [-c max-conns] [-l [proxy:]address[:port]]\n"
-"             [-l [proxy:]unix:path] [--backlog n] [--high-water bytes]\n"
+"usage: echod [-hqVv] [-c max-conns] [-l [tls:][proxy:]address[:port]]\n"
+"             [-l [tls:][proxy:]unix:path] [--backlog n] [--high-water bytes]\n"
 "             [--idle-timeout seconds] [--low-water bytes]\n"
 "             [--proxy-timeout seconds] [--shutdown-timeout seconds]\n"
 "             [--socket-mode mode] [--stall-timeout seconds] [--threads n]\n"
@@ -210,12 +220,14 @@ settings_usage(FILE *fp)
 "             [--rate bytes] [--total-rate bytes] [--delay ms]\n"
 "             [-u address[:port]] [--udp-allow-port port]\n"
 "             [--udp-rate pps] [--udp-total-rate pps]\n"
-"             [--metrics address:port]\n"
+"             [--metrics address:port] [--tls-cert file --tls-key file]\n"
+"             [--tls-ciphers list]\n"
 "\n"
 "An RFC 862 echo server: every byte a client sends is sent back.\n"
 "\n"
-"  -l, --listen ADDR[:PORT]   listen here; repeatable (IPv6 as [::1]:7007,\n"
-"                             :PORT or *:PORT for every address)\n"
+"  -l, --listen [tls:]ADDR[:PORT]  listen here; repeatable (IPv6 as\n"
+"                             [::1]:7007, :PORT or *:PORT for every\n"
+"                             address; tls: serves TLS there)\n"
 "                             [default: every address, port %s]\n"
 "  -l unix:PATH               listen on a Unix socket; unix:@NAME for an\n"
 "                             abstract one (Linux)\n"
@@ -256,6 +268,11 @@ settings_usage(FILE *fp)
 "      --udp-total-rate PPS   UDP echoes a second in all, 0 no limit [%d]\n"
 "      --metrics ADDR:PORT    serve Prometheus metrics over HTTP here\n"
 "                             (GET /metrics, /healthz) [default: off]\n"
+"      --tls-cert FILE        certificate chain (PEM) of the tls: listeners,\n"
+"                             read at start and on SIGHUP\n"
+"      --tls-key FILE         its private key (PEM)\n"
+"      --tls-ciphers LIST     TLS 1.2 ciphers, OpenSSL's syntax\n"
+"                             [default: OpenSSL's; TLS 1.2 and 1.3 only]\n"
 "  -v, --verbose              log more (one line per connection); repeatable\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -406,10 +423,10 @@ settings_parse_unix(struct listen_spec *ls, const char *path, char *why,
 }
 
 /*
- * Split [proxy:](unix:PATH | ADDR[:PORT]), where ADDR[:PORT] is "host",
- * "host:port", "[v6]", "[v6]:port", a bare IPv6 address, ":port",
+ * Split [tls:][proxy:](unix:PATH | ADDR[:PORT]), where ADDR[:PORT] is
+ * "host", "host:port", "[v6]", "[v6]:port", a bare IPv6 address, ":port",
  * "*:port", "*" or a bare port.  The prefixes come first, in that order,
- * so a host named "proxy" or "unix" needs its trailing dot.  On error
+ * so a host named "tls", "proxy" or "unix" needs its trailing dot.  On error
  * writes a message into why.
  */
 int
@@ -425,6 +442,11 @@ settings_parse_listen(struct listen_spec *ls, const char *arg, char *why,
 		return (-1);
 	}
 	snprintf(ls->ls_arg, sizeof(ls->ls_arg), "%s", arg);
+	if (strncmp(arg, SETTINGS_TLS_PREFIX, strlen(SETTINGS_TLS_PREFIX)) ==
+	    0) {
+		ls->ls_tls = 1;
+		arg += strlen(SETTINGS_TLS_PREFIX);
+	}
 	if (strncmp(arg, "proxy:", 6) == 0) {
 		ls->ls_proxy = 1;
 		arg += 6;
@@ -601,6 +623,41 @@ settings_name_opt(FILE *err, const char *name, const char *what,
 }
 
 /*
+ * The TLS options and the "tls:" listeners need each other, and a build
+ * with TLS.  Returns 0, or -1 once the mistake is reported.
+ */
+static int
+settings_check_tls(const struct settings *s, FILE *err)
+{
+	const char	*tls_listen = NULL;
+	size_t		 i;
+
+	for (i = 0; i < s->nlisten && tls_listen == NULL; i++)
+		if (s->listen[i].ls_tls)
+			tls_listen = s->listen[i].ls_arg;
+#ifndef HAVE_OPENSSL
+	if (tls_listen != NULL || s->tls_cert != NULL || s->tls_key != NULL ||
+	    s->tls_ciphers != NULL)
+		return (settings_usage_error(err, "this echod was built "
+		    "without TLS (configure --with-openssl): no --tls-cert, "
+		    "--tls-key, --tls-ciphers or tls: listener"));
+#endif
+	if ((s->tls_cert == NULL) != (s->tls_key == NULL))
+		return (settings_usage_error(err, "--tls-cert and --tls-key "
+		    "go together: %s is missing", s->tls_cert == NULL ?
+		    "--tls-cert" : "--tls-key"));
+	if (tls_listen != NULL && s->tls_cert == NULL)
+		return (settings_usage_error(err, "--listen '%s' needs "
+		    "--tls-cert and --tls-key", tls_listen));
+	if (tls_listen == NULL && (s->tls_cert != NULL ||
+	    s->tls_ciphers != NULL))
+		return (settings_usage_error(err, "--tls-cert, --tls-key and "
+		    "--tls-ciphers serve tls: listeners, and no --listen "
+		    "starts with tls:"));
+	return (0);
+}
+
+/*
  * Parse the command line into s.  Messages go to out (--help, --version)
  * and err (mistakes); nothing is bound or opened here.
  */
@@ -653,10 +710,10 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			}
 			/* Datagrams carry no PROXY header and no stream. */
 			if (s->udp[s->nudp].ls_proxy ||
-			    s->udp[s->nudp].ls_unix) {
+			    s->udp[s->nudp].ls_unix || s->udp[s->nudp].ls_tls) {
 				settings_usage_error(err, "invalid --udp '%s': "
-				    "UDP takes an address and port, not proxy: "
-				    "or unix:", optarg);
+				    "UDP takes an address and port, not tls:, "
+				    "proxy: or unix:", optarg);
 				return (SETTINGS_EXIT_USAGE);
 			}
 			s->nudp++;
@@ -777,6 +834,21 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			if (settings_metrics_opt(err, &s->metrics) == -1)
 				return (SETTINGS_EXIT_USAGE);
 			break;
+		case OPT_TLS_CERT:
+			if (settings_name_opt(err, "tls-cert", "file name",
+			    &s->tls_cert) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_TLS_KEY:
+			if (settings_name_opt(err, "tls-key", "file name",
+			    &s->tls_key) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
+		case OPT_TLS_CIPHERS:
+			if (settings_name_opt(err, "tls-ciphers",
+			    "list of ciphers", &s->tls_ciphers) == -1)
+				return (SETTINGS_EXIT_USAGE);
+			break;
 		case OPT_INETD:
 			s->inetd = 1;
 			break;
@@ -796,7 +868,13 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 			settings_usage(out);
 			return (SETTINGS_EXIT_OK);
 		case 'V':
-			fprintf(out, "echod %s\n", PACKAGE_VERSION);
+#ifdef HAVE_OPENSSL
+			fprintf(out, "echod %s\nTLS: built in (%s)\n",
+			    PACKAGE_VERSION, tls_version());
+#else
+			fprintf(out, "echod %s\nTLS: not built in\n",
+			    PACKAGE_VERSION);
+#endif
 			return (SETTINGS_EXIT_OK);
 		case ':':
 			settings_usage_error(err, "option '%s' needs a value",
@@ -858,6 +936,9 @@ settings_parse(struct settings *s, int argc, char **argv, FILE *out,
 		    "standard input; it takes no --udp");
 		return (SETTINGS_EXIT_USAGE);
 	}
+
+	if (settings_check_tls(s, err) == -1)
+		return (SETTINGS_EXIT_USAGE);
 
 	/*
 	 * Each --inetd connection is a process of its own: the first would

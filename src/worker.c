@@ -94,7 +94,7 @@ worker_adopt_inetd(struct worker *w, int fd)
 		sslen = 0;
 	atomic_fetch_add(&w->w_server->s_active, 1);
 	w->w_exit_when_empty = 1;
-	conn_accept(&w->w_pool, fd, (struct sockaddr *)&ss, sslen, 0);
+	conn_accept(&w->w_pool, fd, (struct sockaddr *)&ss, sslen, 0, 0);
 	worker_drain_check(w);
 	return (0);
 }

@@ -77,7 +77,10 @@ test_help(void)
 	}
 }
 
-/* --version and -V: exactly "echod VERSION" on stdout, exit 0. */
+/*
+ * --version and -V: "echod VERSION" and whether TLS is built in on
+ * stdout, exit 0.
+ */
 static void
 test_version(void)
 {
@@ -88,8 +91,16 @@ test_version(void)
 	for (i = 0; i < 2; i++) {
 		is_int(child_run(&d, NULL, flags[i], NULL), 0,
 		    "%s: exit 0", flags[i]);
-		ok(strcmp(d.d_out.cap_buf, "echod " PACKAGE_VERSION "\n") == 0,
+		ok(strncmp(d.d_out.cap_buf, "echod " PACKAGE_VERSION "\n",
+		    strlen("echod " PACKAGE_VERSION "\n")) == 0,
 		    "%s: prints 'echod %s'", flags[i], PACKAGE_VERSION);
+#ifdef HAVE_OPENSSL
+		like(d.d_out.cap_buf, "\nTLS: built in (OpenSSL ",
+		    "%s: says TLS is built in, with which OpenSSL", flags[i]);
+#else
+		like(d.d_out.cap_buf, "\nTLS: not built in\n",
+		    "%s: says TLS is not built in", flags[i]);
+#endif
 		is_int((long long)d.d_err.cap_len, 0, "%s: stderr empty",
 		    flags[i]);
 		child_free(&d);

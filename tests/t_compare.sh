@@ -3,7 +3,8 @@
 #
 # t_compare.sh - bench/compare works end to end: it starts echod and the
 # raw-epoll baseline pinned to CPUs, loads them with echobench in a quick
-# rr, connect, paired and udp run, and writes results.json, table.md and the
+# rr, connect, paired and udp run (and a tls-rr run where echod has TLS
+# and the openssl command is here), and writes results.json, table.md and the
 # numbers they are made of.  It checks that the figures are there and
 # sane, never how fast anything is: speed is bench/'s business, not make
 # check's.  Skipped without python3, taskset or a second CPU.
@@ -28,21 +29,29 @@ taskset -c 1 true 2>/dev/null || skip_all "no second CPU to pin the client to"
 out=$(mktemp -d "${TMPDIR:-/tmp}/t_compare.XXXXXX") || exit 1
 trap 'rm -rf "$out"' EXIT
 
+tls=
+tests=rr100,connect,pair-rr100,udp
+if "$echod" --version | grep -q '^TLS: built in' &&
+    command -v openssl >/dev/null 2>&1; then
+	tls=" -l tls:127.0.0.1:{tlsport} --tls-cert {cert} --tls-key {key}"
+	tests=$tests,tls-rr100
+fi
+
 python3 "$srcdir/bench/compare" --no-defaults --out "$out" \
     --echobench "$echobench" \
-    --server "echod=$echod -q -l 127.0.0.1:{port}" \
+    --server "echod=$echod -q -l 127.0.0.1:{port}$tls" \
     --server "baseline-epoll=$baseline {port}" \
     --udp-server "echod-udp=$echod -q -u 127.0.0.1:{port} --udp-rate 0 --udp-total-rate 0" \
-    --tests rr100,connect,pair-rr100,udp --runs 1 --duration 1 \
+    --tests "$tests" --runs 1 --duration 1 \
     --pair-rate 5000 >"$out/log" 2>&1
 status=$?
 sed 's/^/# /' "$out/log"
 
 # Every check is one line of Python over results.json; TAP comes out.
-python3 - "$out" "$status" <<'PY'
+python3 - "$out" "$status" "$tests" <<'PY'
 import json, math, os, sys
 
-out, status = sys.argv[1], int(sys.argv[2])
+out, status, tests = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 n = 0
 
 def ok(cond, what):
@@ -76,6 +85,21 @@ for name in ("echod", "baseline-epoll"):
     for key in ("conn_per_s", "cpu_us_per_conn"):
         ok(positive(conn.get(key)), "%s connect: %s = %r" % (name, key,
                                                              conn.get(key)))
+
+if "tls-rr100" in tests:
+    tr = results.get("echod", {}).get("tls-rr100", {}).get("median", {})
+    ok(tr.get("errors") == 0, "echod tls-rr100: no errors")
+    for key in ("msg_per_s", "cpu_us_per_msg", "plain_cpu_us_per_msg",
+                "tls_cpu_ratio"):
+        ok(positive(tr.get(key)), "echod tls-rr100: %s = %r"
+           % (key, tr.get(key)))
+    skipped = results.get("baseline-epoll", {}).get("tls-rr100", {})
+    ok("skipped" in skipped.get("median", {}),
+       "baseline-epoll tls-rr100: skipped, it has no tls: listener")
+else:
+    print("ok %d # SKIP echod has no TLS or openssl is missing: no tls-rr"
+          % (n + 1))
+    n += 1
 
 for name in ("echod (itself)", "baseline-epoll"):
     runs = paired.get(name, {}).get("pair-rr100", [])

@@ -3,7 +3,8 @@
  * t_settings.c - unit tests of settings.c, linked against the daemon's
  * own objects: every --listen form, sizes, seconds and counts with their
  * limits and edges, the defaults, and what settings_parse() says and
- * decides for good and bad command lines.
+ * decides for good and bad command lines, the TLS options among them
+ * (which a build without TLS refuses).
  */
 
 #include "config.h"
@@ -53,6 +54,14 @@ static void	test_listen_too_many(void);
 static void	test_parse_twice(void);
 static void	test_udp_options(void);
 static void	too_many(const char *, const char *, int, const char *);
+static void	test_tls_options(void);
+
+/* What --version's second line says of TLS in this build. */
+#ifdef HAVE_OPENSSL
+#define VERSION_TLS	"TLS: built in ("
+#else
+#define VERSION_TLS	"TLS: not built in\n"
+#endif
 
 /*
  * Run settings_parse() on "echod" and the arguments given, capturing what
@@ -115,16 +124,16 @@ visible(const char *arg)
 
 /*
  * Every accepted --listen form splits into the right host and port, or
- * Unix socket path, with the proxy: prefix noted: proxy: before either
- * form, unix: with an absolute path or an abstract @name up to
- * sun_path's limit.
+ * Unix socket path, with the prefixes noted: tls: and proxy: before
+ * either form, in that order ("tls:tls:1" is host "tls"), unix: with an
+ * absolute path or an abstract @name up to sun_path's limit.
  */
 static void
 test_listen_good(void)
 {
 	static const struct {
 		const char	*arg, *host, *port, *path;
-		int		 proxy, unx;
+		int		 proxy, unx, tls;
 	} cases[] = {
 		{ "127.0.0.1:7007",	"127.0.0.1",	"7007",	"",	0, 0 },
 		{ "127.0.0.1",		"127.0.0.1",	"7",	"",	0, 0 },
@@ -141,17 +150,30 @@ test_listen_good(void)
 		{ "localhost",		"localhost",	"7",	"",	0, 0 },
 		{ "localhost:65535",	"localhost",	"65535",	"",	0, 0 },
 		{ "127.0.0.1:0",	"127.0.0.1",	"0",	"",	0, 0 },
-		{ "proxy:127.0.0.1:7007", "127.0.0.1", "7007", "", 1, 0 },
+		{ "proxy:127.0.0.1:7007", "127.0.0.1", "7007", "", 1, 0, 0 },
 		{ "proxy:[::1]:7007",	"::1",	"7007",	"",	1, 0 },
 		{ "proxy:7007",		"",	"7007",	"",	1, 0 },
 		{ "proxy:*",		"",	"7",	"",	1, 0 },
 		{ "unix:/run/echod/echod.sock", "", "", "/run/echod/echod.sock",
-		    0, 1 },
+		    0, 1, 0 },
 		{ "unix:@echod",	"",	"",	"@echod",	0, 1 },
 		{ "proxy:unix:/tmp/e.sock", "",	"",	"/tmp/e.sock",	1, 1 },
 		{ "proxy:unix:@e",	"",	"",	"@e",		1, 1 },
 		{ "proxy.:7007",	"proxy.", "7007", "",		0, 0 },
 		{ "unix.:7",		"unix.", "7",	"",		0, 0 },
+		{ "tls:127.0.0.1:7443", "127.0.0.1", "7443", "", 0, 0, 1 },
+		{ "tls:[::]:7443", "::", "7443", "", 0, 0, 1 },
+		{ "tls:[::1]", "::1", "7", "", 0, 0, 1 },
+		{ "tls:::1", "::1", "7", "", 0, 0, 1 },
+		{ "tls::7443", "", "7443", "", 0, 0, 1 },
+		{ "tls:*:7443", "", "7443", "", 0, 0, 1 },
+		{ "tls:7443", "", "7443", "", 0, 0, 1 },
+		{ "tls:localhost", "localhost", "7", "", 0, 0, 1 },
+		{ "tls:tls:1", "tls", "1", "", 0, 0, 1 },
+		{ "tls", "tls", "7", "", 0, 0, 0 },
+		{ "TLS:7443", "TLS", "7443", "", 0, 0, 0 },
+		{ "tls:proxy:127.0.0.1:7007", "127.0.0.1", "7007", "", 1, 0, 1 },
+		{ "tls:proxy:unix:@e", "", "", "@e", 1, 1, 1 },
 	};
 	struct listen_spec	 ls;
 	char			 why[128], arg[LISTEN_ARG_MAX + 1];
@@ -173,6 +195,8 @@ test_listen_good(void)
 		    "listen '%s': host '%s' port '%s' path '%s' proxy %d "
 		    "unix %d", cases[i].arg, ls.ls_host, ls.ls_port,
 		    ls.ls_path, ls.ls_proxy, ls.ls_unix);
+		is_int(ls.ls_tls, cases[i].tls, "listen '%s' is %sTLS",
+		    cases[i].arg, cases[i].tls ? "" : "not ");
 	}
 
 	/* The longest path and abstract name that fit sun_path. */
@@ -212,6 +236,9 @@ test_listen_bad(void)
 		{ "127.0.0.1:+7",	"port '+7'" },
 		{ "127.0.0.1:7x",	"port '7x'" },
 		{ "",			"empty address" },
+		{ "tls:",		"empty address" },
+		{ "tls:127.0.0.1:99999", "port '99999'" },
+		{ "tls:[::1",		"missing ']'" },
 		{ "[::1",		"missing ']'" },
 		{ "[::1]x",		"expected ':PORT' after ']'" },
 		{ "[::1]:",		"port ''" },
@@ -573,12 +600,15 @@ test_parse_good(void)
 
 	is_int(parse(&p, "--version", NULL), SETTINGS_EXIT_OK,
 	    "--version: exit 0");
-	ok(strcmp(p.p_out, "echod " PACKAGE_VERSION "\n") == 0,
-	    "--version prints 'echod %s'", PACKAGE_VERSION);
+	ok(strncmp(p.p_out, "echod " PACKAGE_VERSION "\n" VERSION_TLS,
+	    strlen("echod " PACKAGE_VERSION "\n" VERSION_TLS)) == 0,
+	    "--version prints 'echod %s' and whether TLS is built in",
+	    PACKAGE_VERSION);
 	parsed_free(&p);
 
 	is_int(parse(&p, "-V", NULL), SETTINGS_EXIT_OK, "-V: exit 0");
-	ok(strcmp(p.p_out, "echod " PACKAGE_VERSION "\n") == 0,
+	ok(strncmp(p.p_out, "echod " PACKAGE_VERSION "\n" VERSION_TLS,
+	    strlen("echod " PACKAGE_VERSION "\n" VERSION_TLS)) == 0,
 	    "-V prints the version");
 	parsed_free(&p);
 }
@@ -716,6 +746,87 @@ test_parse_twice(void)
 	    "second parse sees no stale -v");
 }
 
+/*
+ * The TLS options and the tls: listeners: taken together in a build with
+ * TLS, each refused alone; all of them refused in a build without.
+ * Whether the files load is tls.c's business, tested with the daemon.
+ */
+static void
+test_tls_options(void)
+{
+	static const struct {
+		const char	*args[7];
+		const char	*msg;
+	} bad[] = {
+#ifdef HAVE_OPENSSL
+		{ { "-l", "tls:127.0.0.1:0" },
+		    "--listen 'tls:127.0.0.1:0' needs --tls-cert and "
+		    "--tls-key" },
+		{ { "-l", "tls:127.0.0.1:0", "--tls-cert", "c.pem" },
+		    "--tls-cert and --tls-key go together: --tls-key is "
+		    "missing" },
+		{ { "-l", "tls:127.0.0.1:0", "--tls-key", "k.pem" },
+		    "--tls-cert and --tls-key go together: --tls-cert is "
+		    "missing" },
+		{ { "-l", "127.0.0.1:0", "--tls-cert", "c.pem", "--tls-key",
+		    "k.pem" }, "no --listen starts with tls:" },
+		{ { "--tls-cert", "c.pem", "--tls-key", "k.pem" },
+		    "no --listen starts with tls:" },
+		{ { "-l", "127.0.0.1:0", "--tls-ciphers", "HIGH" },
+		    "no --listen starts with tls:" },
+		{ { "-l", "tls:127.0.0.1:0", "--tls-ciphers", "HIGH" },
+		    "needs --tls-cert and --tls-key" },
+		{ { "--inetd", "--tls-cert", "c.pem", "--tls-key", "k.pem" },
+		    "no --listen starts with tls:" },
+#else
+		{ { "-l", "tls:127.0.0.1:0" }, "built without TLS" },
+		{ { "-l", "127.0.0.1:0", "--tls-cert", "c.pem", "--tls-key",
+		    "k.pem" }, "built without TLS" },
+		{ { "-l", "127.0.0.1:0", "--tls-ciphers", "HIGH" },
+		    "built without TLS" },
+#endif
+		{ { "-l", "tls:127.0.0.1:0", "--tls-cert", "", "--tls-key",
+		    "k.pem" }, "--tls-cert needs a file name" },
+		{ { "-l", "tls:127.0.0.1:0", "--tls-cert", "c.pem",
+		    "--tls-key", "" }, "--tls-key needs a file name" },
+		{ { "--tls-ciphers", "" },
+		    "--tls-ciphers needs a list of ciphers" },
+	};
+	struct parsed	 p;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *const *a = bad[i].args;
+
+		is_int(parse(&p, a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+		    NULL), SETTINGS_EXIT_USAGE, "TLS case %zu refused", i);
+		like(p.p_err, bad[i].msg, "TLS case %zu: problem named", i);
+		like(p.p_err, "Try 'echod --help'", "TLS case %zu: points to "
+		    "--help", i);
+		parsed_free(&p);
+	}
+#ifdef HAVE_OPENSSL
+	is_int(parse(&p, "-l", "tls:127.0.0.1:0", "-l", "127.0.0.1:0",
+	    "--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-ciphers",
+	    "ECDHE+AESGCM", NULL), SETTINGS_RUN,
+	    "a tls: and a plain listener with cert, key and ciphers: run");
+	ok(p.p_s.nlisten == 2 && p.p_s.listen[0].ls_tls &&
+	    !p.p_s.listen[1].ls_tls, "the first listener is TLS, the second "
+	    "plain");
+	ok(strcmp(p.p_s.tls_cert, "c.pem") == 0 &&
+	    strcmp(p.p_s.tls_key, "k.pem") == 0 &&
+	    strcmp(p.p_s.tls_ciphers, "ECDHE+AESGCM") == 0,
+	    "cert, key and ciphers kept as given");
+	parsed_free(&p);
+#endif
+	is_int(parse(&p, "-l", "127.0.0.1:0", NULL), SETTINGS_RUN,
+	    "no TLS option: run");
+	ok(p.p_s.tls_cert == NULL && p.p_s.tls_key == NULL &&
+	    p.p_s.tls_ciphers == NULL && !p.p_s.listen[0].ls_tls,
+	    "no TLS option: nothing is TLS");
+	parsed_free(&p);
+}
+
 /* Pure parsing: no daemon, no sockets. */
 /*
  * --udp and its rules: the defaults, what good values set, --udp alone
@@ -849,5 +960,6 @@ main(void)
 	test_listen_too_many();
 	test_parse_twice();
 	test_udp_options();
+	test_tls_options();
 	return (tap_done());
 }
