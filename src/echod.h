@@ -446,7 +446,6 @@ void		 tls_free(void);
 struct bufferevent *tls_bufferevent_new(struct event_base *, int);
 void		 tls_close_notify(struct bufferevent *);
 const char	*tls_close_reason(struct bufferevent *, int, char *, size_t);
-const char	*tls_version(void);
 #endif
 
 /* udp.c */

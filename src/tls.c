@@ -274,10 +274,3 @@ tls_close_reason(struct bufferevent *bev, int errnum, char *buf, size_t len)
 		return (strerror(errnum));
 	return ("the peer closed the connection");
 }
-
-/* The OpenSSL echod runs with, for --version. */
-const char *
-tls_version(void)
-{
-	return (OpenSSL_version(OPENSSL_VERSION));
-}

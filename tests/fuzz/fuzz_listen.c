@@ -33,8 +33,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (ls.ls_unix) {
 			/* The path whole, as given after the prefixes. */
-			if (strcmp(ls.ls_path, arg + 5 + (ls.ls_proxy ? 6 :
-			    0)) != 0)
+			if (strcmp(ls.ls_path, arg + 5 + (ls.ls_tls ? 4 : 0) +
+			    (ls.ls_proxy ? 6 : 0)) != 0)
 				abort();
 			if (strlen(ls.ls_path) < 2 || strlen(ls.ls_path) >
 			    UNIX_PATH_MAX + (ls.ls_path[0] == '@') ||

@@ -46,7 +46,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	settings_init(&s);
 	if (settings_parse(&s, argc, argv, devnull, devnull) == SETTINGS_RUN &&
-	    (s.nlisten == 0 || s.nlisten > LISTEN_MAX ||
+	    ((s.nlisten == 0 && s.nudp == 0) || s.nlisten > LISTEN_MAX ||
+	    s.nudp > LISTEN_MAX ||
 	    s.low_water > s.high_water || s.threads < 1 ||
 	    s.proxy_timeout == 0 || s.socket_mode > 0777 ||
 	    (s.use_syslog && s.log_file != NULL)))
