@@ -541,9 +541,13 @@ settings_metrics_opt(FILE *err, struct listen_spec *ls)
 	char	 why[128];
 
 	if (settings_parse_listen(ls, optarg, why, sizeof(why)) == 0) {
-		if (settings_has_port(optarg))
+		if (ls->ls_tls || ls->ls_proxy || ls->ls_unix)
+			snprintf(why, sizeof(why), "plain HTTP on ADDR:PORT, "
+			    "no tls:, proxy: or unix:");
+		else if (settings_has_port(optarg))
 			return (0);
-		snprintf(why, sizeof(why), "no port given (ADDR:PORT)");
+		else
+			snprintf(why, sizeof(why), "no port given (ADDR:PORT)");
 	}
 	memset(ls, 0, sizeof(*ls));
 	return (settings_usage_error(err, "invalid --metrics '%s': %s",
