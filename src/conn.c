@@ -412,7 +412,10 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	conn_limit_read(c, queued);
-	/* A TLS read event already takes a whole record. */
+	/*
+	 * Not for TLS, whose read event takes a whole record, nor when
+	 * shaping, where the buckets pace the reads.
+	 */
 	if (direct && n >= CONN_READ_CAP)
 		event_active(&bev->ev_read, EV_READ, 1);
 }
