@@ -10,7 +10,14 @@
  * libevent arms while it holds bytes.  The output is bounded by
  * --high-water: each read is sized to the room left below it, reading
  * stops when it is full, and the write callback, at the --low-water
- * watermark, starts it again.
+ * watermark, starts it again.  A read that filled libevent's 4 KiB is
+ * queued instead and the read event made active again, so that several
+ * reads leave in one write.
+ *
+ * TLS and shaped connections (--rate, --total-rate, --delay) take none of
+ * these short cuts: every byte goes through the output, where
+ * bufferevent_openssl encrypts it and the token buckets see it; with
+ * --delay the input holds what is not due yet.
  *
  * A connection from a proxy: listener starts in the header phase: nothing
  * is echoed or counted as data until proxy_parse() has found a whole
@@ -664,7 +671,8 @@ conn_close(struct conn *c, enum close_reason why, int errnum)
 {
 	struct conn_pool *cp = c->c_pool;
 	struct evbuffer	*out = bufferevent_get_output(c->c_bev);
-	size_t		 lost = conn_queued(c);
+	/* Before its PROXY header ends, the input is header, not data. */
+	size_t		 lost = c->c_flags & CONN_PROXY_WAIT ? 0 : conn_queued(c);
 	int		 handshaking;
 
 	stats_add((_Atomic uint64_t *)((char *)cp->cp_stats +

@@ -33,8 +33,8 @@ static void	worker_drain(struct worker *);
 static void	worker_conn_closed(void *);
 
 /*
- * Set up a worker's loop, buffer, events, listeners and UDP sockets; -1
- * on failure.
+ * Set up a worker's loop, connection pool, events, listeners and UDP
+ * sockets; -1 on failure.
  */
 static int
 worker_init(struct worker *w, struct server *srv, int id)
