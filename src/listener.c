@@ -43,6 +43,7 @@ struct listeners {
 	struct listener_sock	 l_socks[LISTEN_MAX * 4];
 	size_t			 l_n;
 	int			 l_paused;
+	int			 l_closing;	/* a close ended the last pause */
 	struct event		 l_resume_ev;
 	int			 l_spare_fd;	/* given up to refuse on EMFILE */
 	time_t			 l_logged;	/* last pause logged, monotonic s */
@@ -583,8 +584,10 @@ listener_detach(struct listeners *ls)
 void
 listener_conn_closed(struct listeners *ls)
 {
-	if (ls->l_paused)
+	if (ls->l_paused) {
+		ls->l_closing = 1;
 		listener_resume(ls);
+	}
 }
 
 /*
@@ -638,7 +641,13 @@ listener_error_cb(struct evconnlistener *l, void *arg)
 	case ENFILE:
 	case ENOBUFS:
 	case ENOMEM:
-		listener_refuse_one(ls, evconnlistener_get_fd(l));
+		/*
+		 * While connections are closing, descriptors come back soon
+		 * and the waiting clients get them; only a shortage that
+		 * lasts refuses one, so that it does not hang.
+		 */
+		if (!ls->l_closing)
+			listener_refuse_one(ls, evconnlistener_get_fd(l));
 		listener_pause(ls, err);
 		break;
 	default:
@@ -720,7 +729,10 @@ listener_resume(struct listeners *ls)
 static void
 listener_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct listeners	*ls = arg;
+
 	(void)fd;
 	(void)what;
-	listener_resume(arg);
+	ls->l_closing = 0;
+	listener_resume(ls);
 }
