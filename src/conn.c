@@ -212,11 +212,17 @@ conn_pool_init(struct conn_pool *cp, struct event_base *base,
 	TAILQ_INIT(&cp->cp_conns);
 	cp->cp_shaped = s->rate != 0 || s->total_rate != 0 || s->delay_ms != 0;
 
-	/* Reads and writes alike, so a limited peer is also slowed down. */
+	/*
+	 * Reads and writes alike, so a limited peer is also slowed down.
+	 * A bucket holds two ticks' worth: libevent credits every tick that
+	 * passed, up to that, so a refill the busy loop ran late loses
+	 * nothing, and a stream gets at most one tick ahead.
+	 */
 	if (s->rate != 0) {
 		per_tick = s->rate / (1000 / RATE_TICK_MSEC);
-		if ((cp->cp_rate = ev_token_bucket_cfg_new(per_tick, per_tick,
-		    per_tick, per_tick, &tick)) == NULL) {
+		if ((cp->cp_rate = ev_token_bucket_cfg_new(per_tick,
+		    RATE_BURST_TICKS * per_tick, per_tick,
+		    RATE_BURST_TICKS * per_tick, &tick)) == NULL) {
 			log_warnx("cannot set up --rate");
 			return (-1);
 		}
@@ -227,7 +233,8 @@ conn_pool_init(struct conn_pool *cp, struct event_base *base,
 		if (per_tick == 0)
 			per_tick = 1;
 		if ((cp->cp_total_cfg = ev_token_bucket_cfg_new(per_tick,
-		    per_tick, per_tick, per_tick, &tick)) == NULL ||
+		    RATE_BURST_TICKS * per_tick, per_tick,
+		    RATE_BURST_TICKS * per_tick, &tick)) == NULL ||
 		    (cp->cp_total = bufferevent_rate_limit_group_new(base,
 		    cp->cp_total_cfg)) == NULL) {
 			log_warnx("cannot set up --total-rate");

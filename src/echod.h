@@ -90,6 +90,9 @@
  */
 #define RATE_TICK_MSEC		100
 
+/* Ticks' worth a rate limit's bucket holds: one to make up a late tick. */
+#define RATE_BURST_TICKS	2
+
 /* The least --rate: one byte per tick. */
 #define RATE_MIN		(1000 / RATE_TICK_MSEC)
 
